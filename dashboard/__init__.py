@@ -1,0 +1,1 @@
+"""pushcut.dashboard — see docs/architecture.md."""

@@ -1,0 +1,1 @@
+"""pushcut.deploy — see docs/architecture.md."""

@@ -1,0 +1,1 @@
+"""pushcut.robot — see docs/architecture.md."""

@@ -1,0 +1,364 @@
+"""`DualPiperEnv`: one task in the dual-Piper MuJoCo world, with RoboTwin-compatible observations and actions.
+
+Action: absolute 14-D joint targets `[left joint1..6, left gripper, right joint1..6, right gripper]` (radians; grippers
+in [0, 1] with 1 = open, RoboTwin's `qpos` convention). Each action is held for 1 / action_hz seconds of physics; the
+servo target moves linearly from the previous action to the new one over that period (as the real executor
+interpolates), with each joint limited to 3 rad/s. Default action_hz = 250 / 15 Hz, RoboTwin's demo recording rate.
+
+Observation (RoboTwin `get_obs()` keys):
+    observation/<camera>/{rgb (H, W, 3) uint8, intrinsic_cv (3, 3), extrinsic_cv (3, 4), cam2world_gl (4, 4)}
+    joint_action/{left_arm (6,), left_gripper, right_arm (6,), right_gripper, vector (14,)}   measured, not targets
+    endpose/{left_endpose (7,) xyz + wxyz, left_gripper, right_endpose (7,), right_gripper}   tool centre points
+    instruction: str
+"""
+
+from __future__ import annotations
+
+import atexit
+import weakref
+from dataclasses import dataclass, field
+from typing import Any
+
+import gymnasium as gym
+import mujoco
+import numpy as np
+
+from pushcut.sim import piper_spec as spec
+from pushcut.sim import randomization as dr
+from pushcut.sim import scene
+from pushcut.sim.geometry import Pose
+from pushcut.sim.tasks.base import Task
+
+CAMERA_NAMES: dict[str, str] = {"head_camera": "head_camera", "left_camera": "left/camera", "right_camera": "right/camera"}
+DEFAULT_ACTION_HZ = 250.0 / 15.0
+_OPEN_ENVS: weakref.WeakSet = weakref.WeakSet()
+SETTLE_SECONDS = 0.2
+
+
+@dataclass(frozen=True)
+class EnvConfig:
+    """Everything about an environment that is not the task. Override any field with `make(task, field=value)`."""
+
+    # Cameras rendered into observations, by RoboTwin name: head_camera, left_camera, right_camera.
+    cameras: tuple[str, ...] = ("head_camera",)
+    # Rendered image size; RoboTwin's D435 default is 320 x 240.
+    image_width: int = 320
+    image_height: int = 240
+    # Control rate: one action is held for 1 / action_hz seconds.
+    action_hz: float = DEFAULT_ACTION_HZ
+    # Episode length in actions; None = the task's default step limit.
+    step_limit: int | None = None
+    # Which instruction templates to draw from: "seen" (training) or "unseen" (evaluation).
+    instruction_split: str = "seen"
+    # Domain randomisation switches (all off = RoboTwin's demo_clean).
+    randomization: dr.RandomizationConfig = field(default_factory=dr.RandomizationConfig)
+
+    def __post_init__(self) -> None:
+        unknown = [c for c in self.cameras if c not in CAMERA_NAMES]
+        if unknown:
+            raise ValueError(f"unknown camera(s) {unknown}; expected a subset of {sorted(CAMERA_NAMES)}")
+        if self.image_width < 16 or self.image_height < 16 or self.image_width > 640 or self.image_height > 480:
+            raise ValueError(f"image size {self.image_width}x{self.image_height} must be within 16x16 .. 640x480")
+        if not 1.0 <= self.action_hz <= 100.0:
+            raise ValueError(f"action_hz={self.action_hz} must be within [1, 100]")
+        if self.instruction_split not in ("seen", "unseen"):
+            raise ValueError(f"instruction_split={self.instruction_split!r}; expected 'seen' or 'unseen'")
+        if self.step_limit is not None and self.step_limit < 1:
+            raise ValueError(f"step_limit={self.step_limit} must be positive")
+
+
+@dataclass
+class ChunkResult:
+    """What `step_chunk` returns: the observation after the last executed action and what happened on the way."""
+
+    observation: dict[str, Any]
+    reward: float
+    terminated: bool  # the task succeeded
+    truncated: bool  # the step limit was reached
+    steps_executed: int
+    info: dict[str, Any]
+
+
+class DualPiperEnv(gym.Env):
+    """A task in the dual-Piper world. Create it with `pushcut.sim.make(task, **overrides)`."""
+
+    metadata = {"render_modes": ["rgb_array"]}
+
+    def __init__(self, task: Task, config: EnvConfig | None = None) -> None:
+        self.task = task
+        self.config = config or EnvConfig()
+        self.model = scene.build_model(task.objects_xml(), task.name)
+        self.data = mujoco.MjData(self.model)
+        self.step_limit = self.config.step_limit or task.step_limit
+        self.substeps = max(1, round(1.0 / (self.config.action_hz * self.model.opt.timestep)))
+        self.control_dt = self.substeps * self.model.opt.timestep
+        self._cache_ids()
+        self.randomizer = dr.DomainRandomizer(self.model, self.config.randomization)
+        task.bind(self)
+        self._renderer: mujoco.Renderer | None = None
+        low, high = spec.action_limits()
+        self.action_low, self.action_high = low, high
+        self.action_space = gym.spaces.Box(low.astype(np.float32), high.astype(np.float32), dtype=np.float32)
+        self.observation_space = self._observation_space()
+        self._target = np.zeros(spec.ACTION_DIM)
+        self._rng = np.random.default_rng(0)
+        self.elapsed_steps = 0
+        self.success = False
+        self.instruction = ""
+        self.seed_value: int | None = None
+        self.table_z = spec.TABLE_TOP_Z
+        _OPEN_ENVS.add(self)
+
+    # ------------------------------------------------------------------ set-up
+    def _cache_ids(self) -> None:
+        m = self.model
+        self.arm_qpos_adr = {
+            arm: np.array([m.joint(f"{arm}/{j}").qposadr[0] for j in spec.ARM_JOINT_NAMES]) for arm in spec.ARMS
+        }
+        self.finger_qpos_adr = {arm: m.joint(f"{arm}/finger_a").qposadr[0] for arm in spec.ARMS}
+        self.finger_b_qpos_adr = {arm: m.joint(f"{arm}/finger_b").qposadr[0] for arm in spec.ARMS}
+        self.tcp_site = {arm: m.site(f"{arm}/tcp").id for arm in spec.ARMS}
+        self.finger_geoms = {arm: {m.geom(f"{arm}/finger_a").id, m.geom(f"{arm}/finger_b").id} for arm in spec.ARMS}
+        self.gripper_geoms = {
+            arm: {g for g in range(m.ngeom) if m.body(m.geom_bodyid[g]).name.startswith(f"{arm}/link6")}
+            | self.finger_geoms[arm]
+            for arm in spec.ARMS
+        }
+        # Actuator order in the model is [left 6 joints, left gripper, right 6 joints, right gripper] = action order.
+        self.camera_ids = {name: m.camera(mj_name).id for name, mj_name in CAMERA_NAMES.items()}
+
+    def _observation_space(self) -> gym.spaces.Dict:
+        h, w = self.config.image_height, self.config.image_width
+        cams = {
+            c: gym.spaces.Dict(
+                {
+                    "rgb": gym.spaces.Box(0, 255, (h, w, 3), np.uint8),
+                    "intrinsic_cv": gym.spaces.Box(-np.inf, np.inf, (3, 3)),
+                    "extrinsic_cv": gym.spaces.Box(-np.inf, np.inf, (3, 4)),
+                    "cam2world_gl": gym.spaces.Box(-np.inf, np.inf, (4, 4)),
+                }
+            )
+            for c in self.config.cameras
+        }
+        box = lambda n: gym.spaces.Box(-np.inf, np.inf, (n,))  # noqa: E731
+        return gym.spaces.Dict(
+            {
+                "observation": gym.spaces.Dict(cams),
+                "joint_action": gym.spaces.Dict(
+                    {"left_arm": box(6), "left_gripper": box(1), "right_arm": box(6), "right_gripper": box(1),
+                     "vector": box(14)}
+                ),
+                "endpose": gym.spaces.Dict(
+                    {"left_endpose": box(7), "left_gripper": box(1), "right_endpose": box(7), "right_gripper": box(1)}
+                ),
+                "instruction": gym.spaces.Text(max_length=512),
+            }
+        )
+
+    # ------------------------------------------------------------------ episode
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        self.seed_value = seed
+        self._rng = np.random.default_rng(seed)
+        mujoco.mj_resetData(self.model, self.data)
+        self.table_z = self.randomizer.apply(self.data, self._rng)
+        home = np.concatenate([spec.READY_POSE, [1.0], spec.READY_POSE, [1.0]])
+        self._set_joint_state(home)
+        slots = self.task.initialize_episode(self, self._rng)
+        self.randomizer.place_distractors(self.data, self._rng, self.task.keep_out_zones(self), self.table_z)
+        self.instruction = self.task.instruction(self._rng, self.config.instruction_split, slots)
+        mujoco.mj_forward(self.model, self.data)
+        self._target = home.copy()
+        self.data.ctrl[:] = self._ctrl_from_action(home)
+        for _ in range(round(SETTLE_SECONDS / self.model.opt.timestep)):
+            mujoco.mj_step(self.model, self.data)
+        self.elapsed_steps = 0
+        self.success = False
+        return self.get_obs(), {"seed": seed, "instruction": self.instruction, "success": False}
+
+    def _set_joint_state(self, action: np.ndarray) -> None:
+        for arm, sl, gi in (("left", spec.LEFT_ARM_SLICE, 6), ("right", spec.RIGHT_ARM_SLICE, 13)):
+            self.data.qpos[self.arm_qpos_adr[arm]] = action[sl]
+            self.data.qpos[self.finger_qpos_adr[arm]] = action[gi] * spec.FINGER_STROKE_M
+            self.data.qpos[self.finger_b_qpos_adr[arm]] = action[gi] * spec.FINGER_STROKE_M
+
+    @staticmethod
+    def _ctrl_from_action(action: np.ndarray) -> np.ndarray:
+        ctrl = np.array(action, dtype=float)
+        ctrl[[spec.LEFT_GRIPPER_INDEX, spec.RIGHT_GRIPPER_INDEX]] *= spec.FINGER_STROKE_M
+        return ctrl
+
+    def validate_action(self, action) -> np.ndarray:
+        """Return the action as float64 (14,), clipped to the joint limits; raise ValueError on bad shape or values."""
+        array = np.asarray(action, dtype=float)
+        if array.shape != (spec.ACTION_DIM,):
+            raise ValueError(
+                f"action must have shape (14,) = [left joint1..6 (rad), left gripper [0, 1], right joint1..6 (rad), "
+                f"right gripper [0, 1]], got shape {array.shape}"
+            )
+        if not np.all(np.isfinite(array)):
+            bad = [spec.ACTION_NAMES[i] for i in np.flatnonzero(~np.isfinite(array))]
+            raise ValueError(f"action contains NaN or inf in {bad}; expected finite joint radians and grippers in [0, 1]")
+        return np.clip(array, self.action_low, self.action_high)
+
+    def step(self, action):
+        """One action; renders the observation. Returns (obs, reward, terminated, truncated, info)."""
+        target = self.validate_action(action)
+        self._advance(target)
+        obs = self.get_obs()
+        reward = 1.0 if self.success else 0.0
+        truncated = self.elapsed_steps >= self.step_limit and not self.success
+        return obs, reward, self.success, truncated, self._info()
+
+    def step_chunk(self, actions) -> ChunkResult:
+        """Execute a chunk of actions (k, 14), stopping early on success or at the step limit; render once at the end."""
+        chunk = np.asarray(actions, dtype=float)
+        if chunk.ndim != 2 or chunk.shape[1] != spec.ACTION_DIM or len(chunk) == 0:
+            raise ValueError(f"action chunk must have shape (k, 14) with k >= 1, got shape {chunk.shape}")
+        targets = [self.validate_action(a) for a in chunk]  # validate all before moving anything
+        executed = 0
+        for target in targets:
+            if self.success or self.elapsed_steps >= self.step_limit:
+                break
+            self._advance(target)
+            executed += 1
+        truncated = self.elapsed_steps >= self.step_limit and not self.success
+        return ChunkResult(self.get_obs(), 1.0 if self.success else 0.0, self.success, truncated, executed, self._info())
+
+    def _advance(self, target: np.ndarray) -> None:
+        """Hold one action for a control period: ramp the servo targets, limit joint speed, check success."""
+        max_delta = spec.MAX_JOINT_SPEED_RAD_S * self.control_dt
+        start = self._target
+        delta = target - start
+        arm_dims = np.r_[spec.LEFT_ARM_SLICE, spec.RIGHT_ARM_SLICE]
+        delta[arm_dims] = np.clip(delta[arm_dims], -max_delta, max_delta)
+        end = start + delta
+        ctrl_start, ctrl_delta = self._ctrl_from_action(start), self._ctrl_from_action(delta)
+        n = self.substeps
+        for k in range(1, n + 1):
+            self.data.ctrl[:] = ctrl_start + ctrl_delta * (k / n)
+            mujoco.mj_step(self.model, self.data)
+        self._target = end
+        self.elapsed_steps += 1
+        if not self.success and self.task.check_success(self):
+            self.success = True  # latched, as RoboTwin's stage_success_tag
+
+    def _info(self) -> dict[str, Any]:
+        return {"success": self.success, "elapsed_steps": self.elapsed_steps, "seed": self.seed_value}
+
+    # ------------------------------------------------------------------ observation
+    def get_obs(self) -> dict[str, Any]:
+        joints = self.measured_joints()
+        obs: dict[str, Any] = {"observation": {}}
+        for cam in self.config.cameras:
+            obs["observation"][cam] = {"rgb": self.render_camera(cam), **self.camera_matrices(cam)}
+        obs["joint_action"] = {
+            "left_arm": joints[spec.LEFT_ARM_SLICE],
+            "left_gripper": float(joints[6]),
+            "right_arm": joints[spec.RIGHT_ARM_SLICE],
+            "right_gripper": float(joints[13]),
+            "vector": joints,
+        }
+        obs["endpose"] = {
+            "left_endpose": self.tcp_pose("left").as_pos_quat(),
+            "left_gripper": float(joints[6]),
+            "right_endpose": self.tcp_pose("right").as_pos_quat(),
+            "right_gripper": float(joints[13]),
+        }
+        obs["instruction"] = self.instruction
+        return obs
+
+    def measured_joints(self) -> np.ndarray:
+        """Measured 14-D joint state (grippers as opening fraction in [0, 1])."""
+        q = self.data.qpos
+        return np.concatenate(
+            [
+                q[self.arm_qpos_adr["left"]],
+                [self.gripper_opening("left")],
+                q[self.arm_qpos_adr["right"]],
+                [self.gripper_opening("right")],
+            ]
+        )
+
+    @property
+    def commanded_action(self) -> np.ndarray:
+        """The last commanded (speed-limited) 14-D target."""
+        return self._target.copy()
+
+    def gripper_opening(self, arm: str) -> float:
+        return float(np.clip(self.data.qpos[self.finger_qpos_adr[arm]] / spec.FINGER_STROKE_M, 0.0, 1.0))
+
+    def tcp_pose(self, arm: str) -> Pose:
+        site = self.tcp_site[arm]
+        return Pose(self.data.site_xpos[site].copy(), self.data.site_xmat[site].reshape(3, 3).copy())
+
+    def render_camera(self, camera: str) -> np.ndarray:
+        if self._renderer is None:
+            self._renderer = mujoco.Renderer(self.model, self.config.image_height, self.config.image_width)
+        self._renderer.update_scene(self.data, self.camera_ids[camera])
+        return self._renderer.render()
+
+    def render(self):
+        """Gymnasium render: the first configured camera (head camera by default)."""
+        return self.render_camera(self.config.cameras[0] if self.config.cameras else "head_camera")
+
+    def camera_matrices(self, camera: str) -> dict[str, np.ndarray]:
+        cam = self.camera_ids[camera]
+        h, w = self.config.image_height, self.config.image_width
+        fy = 0.5 * h / np.tan(np.radians(self.model.cam_fovy[cam]) / 2)
+        intrinsic = np.array([[fy, 0.0, w / 2], [0.0, fy, h / 2], [0.0, 0.0, 1.0]])
+        cam2world_gl = np.eye(4)
+        cam2world_gl[:3, :3] = self.data.cam_xmat[cam].reshape(3, 3)
+        cam2world_gl[:3, 3] = self.data.cam_xpos[cam]
+        gl_to_cv = np.diag([1.0, -1.0, -1.0])  # OpenGL camera looks down -z with y up; OpenCV looks down +z, y down
+        rot_cv = cam2world_gl[:3, :3] @ gl_to_cv
+        extrinsic = np.hstack([rot_cv.T, (-rot_cv.T @ cam2world_gl[:3, 3])[:, None]])
+        return {"intrinsic_cv": intrinsic, "extrinsic_cv": extrinsic, "cam2world_gl": cam2world_gl}
+
+    # ------------------------------------------------------------------ helpers for tasks and experts
+    def body_position(self, name: str) -> np.ndarray:
+        return self.data.body(name).xpos.copy()
+
+    def body_quat(self, name: str) -> np.ndarray:
+        return self.data.body(name).xquat.copy()
+
+    def set_free_body(self, name: str, position, quat=(1.0, 0.0, 0.0, 0.0)) -> None:
+        joint = self.model.body(name).jntadr[0]
+        adr = self.model.jnt_qposadr[joint]
+        self.data.qpos[adr : adr + 3] = position
+        self.data.qpos[adr + 3 : adr + 7] = np.asarray(quat) / np.linalg.norm(quat)
+        dof = self.model.jnt_dofadr[joint]
+        self.data.qvel[dof : dof + 6] = 0.0
+
+    def set_static_body(self, name: str, position, quat=(1.0, 0.0, 0.0, 0.0)) -> None:
+        """Place a mocap body (a static object such as the bell or a pad)."""
+        mocap = self.model.body(name).mocapid[0]
+        self.data.mocap_pos[mocap] = position
+        self.data.mocap_quat[mocap] = quat
+
+    def contacts(self, geoms_a: set[int], geoms_b: set[int]) -> list[np.ndarray]:
+        """World positions of active contacts between any geom of `geoms_a` and any of `geoms_b`."""
+        points = []
+        for i in range(self.data.ncon):
+            contact = self.data.contact[i]
+            g1, g2 = contact.geom1, contact.geom2
+            if (g1 in geoms_a and g2 in geoms_b) or (g1 in geoms_b and g2 in geoms_a):
+                points.append(contact.pos.copy())
+        return points
+
+    def body_geoms(self, body: str) -> set[int]:
+        body_id = self.model.body(body).id
+        return {g for g in range(self.model.ngeom) if self.model.geom_bodyid[g] == body_id}
+
+    def close(self) -> None:
+        if self._renderer is not None:
+            self._renderer.close()
+            self._renderer = None
+
+
+
+@atexit.register
+def _close_renderers() -> None:
+    """GL contexts must be freed before the interpreter tears the GL bindings down (osmesa errors otherwise)."""
+    for env in list(_OPEN_ENVS):
+        env.close()

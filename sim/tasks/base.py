@@ -1,0 +1,92 @@
+"""The task contract: one file per task under sim/tasks/, registered in sim/registry.py.
+
+A task owns its objects (MJCF), how an episode starts from a seed, its success predicate, its scripted expert and
+its language templates. It is handed the environment (`DualPiperEnv`) to read and set state through its helpers.
+"""
+
+from __future__ import annotations
+
+import abc
+import string
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, ClassVar
+
+import numpy as np
+
+from pushcut.sim.geometry import tool_rotation
+from pushcut.sim.randomization import KeepOutZone
+
+if TYPE_CHECKING:
+    from pushcut.sim.env import DualPiperEnv
+
+# RoboTwin gripper thresholds on the [0, 1] opening (envs/robot/robot.py).
+GRIPPER_OPEN_THRESHOLD = 0.8
+GRIPPER_CLOSED_THRESHOLD = 0.2
+DOWN = np.array([0.0, 0.0, -1.0])
+
+
+class Task(abc.ABC):
+    """Base class of every task; subclasses set the class attributes and implement the abstract methods."""
+
+    name: ClassVar[str]
+    # Episode length in actions at the default action_hz (RoboTwin counts planner moves; see docs/tasks.md).
+    step_limit: ClassVar[int]
+    description: ClassVar[str]
+    # Instruction templates; placeholders are filled from `initialize_episode`'s slots, e.g. {arm} or {object}.
+    seen_instructions: ClassVar[tuple[str, ...]]
+    unseen_instructions: ClassVar[tuple[str, ...]]
+    # Every way this task deviates from RoboTwin 2.0 and why.
+    adaptations: ClassVar[tuple[str, ...]] = ()
+
+    @abc.abstractmethod
+    def objects_xml(self) -> str:
+        """MJCF bodies of the task's objects (free bodies for movable objects, mocap bodies for static ones)."""
+
+    def bind(self, env: DualPiperEnv) -> None:
+        """Called once after the model is compiled: cache ids, register recolourable geoms."""
+
+    @abc.abstractmethod
+    def initialize_episode(self, env: DualPiperEnv, rng: np.random.Generator) -> dict[str, str]:
+        """Place the objects for a new episode; return the instruction slots (e.g. {"arm": "left"})."""
+
+    @abc.abstractmethod
+    def check_success(self, env: DualPiperEnv) -> bool:
+        """The success predicate, evaluated after every action."""
+
+    @abc.abstractmethod
+    def expert(self, env: DualPiperEnv) -> Iterator[np.ndarray]:
+        """Scripted demonstration: yields 14-D joint targets; may read the env state between yields."""
+
+    def keep_out_zones(self, env: DualPiperEnv) -> list[KeepOutZone]:
+        """Table areas where distractors must not go (around the task objects and targets)."""
+        return []
+
+    def instruction(self, rng: np.random.Generator, split: str, slots: dict[str, str]) -> str:
+        templates = self.seen_instructions if split == "seen" else self.unseen_instructions
+        text = templates[int(rng.integers(len(templates)))]
+        return text.format(**slots)
+
+    @classmethod
+    def template_fields(cls) -> set[str]:
+        fields = set()
+        for text in cls.seen_instructions + cls.unseen_instructions:
+            fields |= {name for _, name, _, _ in string.Formatter().parse(text) if name}
+        return fields
+
+
+def arm_for_x(x: float) -> str:
+    """RoboTwin's ArmTag rule: the arm on the object's side of the table."""
+    return "left" if x < 0 else "right"
+
+
+def top_down(closing_axis=(1.0, 0.0, 0.0)) -> np.ndarray:
+    """Gripper rotation pointing straight down with the fingers closing along `closing_axis`."""
+    return tool_rotation(DOWN, np.asarray(closing_axis, dtype=float))
+
+
+def sample_xy(rng: np.random.Generator, x_range, y_range, min_abs_x: float = 0.0) -> np.ndarray:
+    """Uniform sample in a rectangle, rejecting |x| < min_abs_x (RoboTwin's spawn rule)."""
+    while True:
+        x, y = rng.uniform(*x_range), rng.uniform(*y_range)
+        if abs(x) >= min_abs_x:
+            return np.array([x, y])

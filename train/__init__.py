@@ -1,0 +1,1 @@
+"""pushcut.train — see docs/architecture.md."""
