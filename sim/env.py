@@ -105,6 +105,7 @@ class DualPiperEnv(gym.Env):
         self.elapsed_steps = 0
         self.success = False
         self.instruction = ""
+        self.instruction_slots: dict[str, str] = {}
         self.seed_value: int | None = None
         self.table_z = spec.TABLE_TOP_Z
         _OPEN_ENVS.add(self)
@@ -166,6 +167,7 @@ class DualPiperEnv(gym.Env):
         self._set_joint_state(home)
         slots = self.task.initialize_episode(self, self._rng)
         self.randomizer.place_distractors(self.data, self._rng, self.task.keep_out_zones(self), self.table_z)
+        self.instruction_slots = dict(slots)
         self.instruction = self.task.instruction(self._rng, self.config.instruction_split, slots)
         mujoco.mj_forward(self.model, self.data)
         self._target = home.copy()

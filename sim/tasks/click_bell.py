@@ -108,4 +108,4 @@ class ClickBell(Task):
 
     def keep_out_zones(self, env) -> list[KeepOutZone]:
         position = env.body_position("bell")
-        return [KeepOutZone.around(position[0], position[1], 0.08)]
+        return [KeepOutZone.around(position[0], position[1], 0.1)]

@@ -1,0 +1,3 @@
+from pushcut.cli import main
+
+main()

@@ -1,0 +1,20 @@
+"""The `pushcut` command. Each part of the stack adds a sub-command group; heavy imports happen inside commands."""
+
+from __future__ import annotations
+
+import typer
+
+from pushcut.quickstart import quickstart
+from pushcut.sim.cli import app as sim_app
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+app.add_typer(sim_app, name="sim", help="Simulation: tasks, expert demonstrations, renders, videos, benchmarks.")
+app.command("quickstart")(quickstart)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,223 @@
+"""Expert demonstrations: run a task's scripted expert over a stream of seeds, keep the successful episodes.
+
+Seeds on which the expert fails (or asks for an unreachable pose) are filtered out, as RoboTwin does. Episodes are
+recorded while the expert runs (observation before each action, then the action) and written one file per episode;
+workers run disjoint seeds in parallel processes and the parent writes the index in seed order.
+
+Seed split (used by training and evaluation): demonstrations use seeds from TRAIN_SEED_START upwards; held-out
+evaluation uses seeds from EVAL_SEED_START upwards, so the two never overlap for datasets under a million episodes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import multiprocessing as mp
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+from pushcut.sim.dataset import FORMAT_VERSION, INDEX_FILE, EpisodeRecorder, atomic_write_text
+
+TRAIN_SEED_START = 0
+EVAL_SEED_START = 1_000_000
+
+
+@dataclass
+class ExpertResult:
+    seed: int
+    success: bool
+    steps: int
+    error: str | None = None
+
+
+def run_expert(env, seed: int, recorder: EpisodeRecorder | None = None, frames: list | None = None) -> ExpertResult:
+    """Reset `env` on `seed` and run its task's expert until success or the step limit."""
+    from pushcut.sim.expert import UnreachableError
+
+    obs, _ = env.reset(seed=seed)
+    steps = 0
+    try:
+        for action in env.task.expert(env):
+            if recorder is not None:
+                recorder.add(obs, action)
+            if frames is not None:
+                frames.append(obs["observation"]["head_camera"]["rgb"])
+            obs, _, terminated, truncated, _ = env.step(action)
+            steps += 1
+            if terminated or truncated:
+                break
+    except UnreachableError as error:
+        return ExpertResult(seed, False, steps, str(error))
+    if frames is not None:
+        frames.append(obs["observation"]["head_camera"]["rgb"])
+    return ExpertResult(seed, env.success, steps)
+
+
+# ---------------------------------------------------------------- worker processes
+_worker_env = None
+_worker_out: Path | None = None
+
+
+def _init_worker(task: str, overrides: dict[str, Any], out_dir: str) -> None:
+    global _worker_env, _worker_out
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    os.environ.setdefault("LP_NUM_THREADS", "1")
+    from pushcut.sim.registry import make
+
+    _worker_env = make(task, **overrides)
+    _worker_out = Path(out_dir)
+
+
+def _record_seed(seed: int) -> tuple[ExpertResult, str | None]:
+    """Run the expert on one seed; on success write `seed<S>.hdf5` (atomically) and return its name."""
+    env = _worker_env
+    recorder = EpisodeRecorder(env.config.cameras)
+    result = run_expert(env, seed, recorder)
+    if not result.success:
+        return result, None
+    name = f"seed{seed}.hdf5"
+    attrs = {
+        "task": env.task.name,
+        "seed": seed,
+        "instruction": env.instruction,
+        "slots": json.dumps(env.instruction_slots),
+        "action_hz": env.config.action_hz,
+    }
+    recorder.write(_worker_out / "data" / name, attrs)
+    return result, name
+
+
+def _fits(template: str, slots: dict[str, str]) -> bool:
+    try:
+        template.format(**slots)
+        return True
+    except KeyError:
+        return False
+
+
+@dataclass
+class DemoSummary:
+    task: str
+    out_dir: str
+    requested: int
+    kept: int
+    seeds_tried: int
+    expert_success_rate: float
+    failed_seeds: list[int]
+    wall_time_s: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def check_output_dir(out_dir: Path) -> None:
+    """Fail before any work if `out_dir` cannot be created or written."""
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        probe = out_dir / ".write_probe"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as error:
+        raise PermissionError(f"output directory {out_dir} is not writable: {error.strerror or error}") from error
+
+
+def generate_demos(
+    task: str,
+    episodes: int,
+    out_dir: str | Path,
+    seed: int = TRAIN_SEED_START,
+    workers: int = 1,
+    env_overrides: dict[str, Any] | None = None,
+    max_seeds: int | None = None,
+    progress: bool = True,
+) -> DemoSummary:
+    """Write `episodes` successful expert episodes of `task` to `out_dir`; returns what happened."""
+    import time
+
+    from tqdm import tqdm
+
+    from pushcut.sim.registry import get_task, make_config
+
+    task_cls = get_task(task)
+    overrides = dict(env_overrides or {})
+    overrides.setdefault("cameras", ("head_camera", "left_camera", "right_camera"))
+    config = make_config(**overrides)
+    out = Path(out_dir)
+    check_output_dir(out)
+    if episodes < 1:
+        raise ValueError(f"episodes={episodes} must be at least 1")
+    if workers < 1:
+        raise ValueError(f"workers={workers} must be at least 1")
+    (out / "data").mkdir(exist_ok=True)
+    (out / "instructions").mkdir(exist_ok=True)
+    for stale in list((out / "data").glob("*.tmp")) + list((out / "data").glob("seed*.hdf5")):
+        stale.unlink()  # leftovers of an interrupted run are never complete episodes
+    max_seeds = max_seeds or max(4 * episodes, episodes + 50)
+    start = time.time()
+    kept: list[dict[str, Any]] = []
+    failed: list[int] = []
+    tried = 0
+    index = {
+        "format_version": FORMAT_VERSION,
+        "task": task,
+        "env_config": json.loads(json.dumps(dataclasses.asdict(config))),
+        "seed_start": seed,
+        "episodes": kept,
+    }
+    ctx = mp.get_context("forkserver")
+    worker_overrides = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
+    bar = tqdm(total=episodes, desc=f"demos {task}", unit="ep", disable=not progress)
+    pool = ctx.Pool(workers, initializer=_init_worker, initargs=(task, worker_overrides, str(out)))
+    try:
+        for result, name in pool.imap(_record_seed, range(seed, seed + max_seeds)):
+            tried += 1
+            if name is None:
+                failed.append(result.seed)
+                continue
+            if len(kept) >= episodes:
+                (out / "data" / name).unlink(missing_ok=True)
+                continue
+            i = len(kept)
+            final = out / "data" / f"episode{i}.hdf5"
+            os.replace(out / "data" / name, final)
+            instruction = _read_instruction(final)
+            kept.append({"file": f"data/episode{i}.hdf5", "seed": result.seed, "length": result.steps,
+                         "instruction": instruction})
+            atomic_write_text(out / "instructions" / f"episode{i}.json",
+                              json.dumps(_episode_instructions(task_cls, final), indent=1))
+            atomic_write_text(out / INDEX_FILE, json.dumps(index, indent=1))
+            bar.update(1)
+            if len(kept) >= episodes:
+                break
+    finally:
+        pool.terminate()
+        pool.join()
+        bar.close()
+        for leftover in list((out / "data").glob("seed*.hdf5")) + list((out / "data").glob("*.tmp")):
+            leftover.unlink()
+    atomic_write_text(out / INDEX_FILE, json.dumps(index, indent=1))
+    atomic_write_text(out / "seed.txt", "".join(f"{e['seed']}\n" for e in kept))
+    return DemoSummary(task, str(out), episodes, len(kept), tried, len(kept) / max(tried, 1), failed,
+                       round(time.time() - start, 2))
+
+
+def _read_instruction(path: Path) -> str:
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        return str(f.attrs["instruction"])
+
+
+def _episode_instructions(task_cls, path: Path) -> dict[str, list[str]]:
+    """All seen / unseen templates that fit the episode, filled as in the recorded instruction's slots."""
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        slots = json.loads(f.attrs.get("slots", "{}"))
+    return {
+        "seen": sorted({t.format(**slots) for t in task_cls.seen_instructions if _fits(t, slots)}),
+        "unseen": sorted({t.format(**slots) for t in task_cls.unseen_instructions if _fits(t, slots)}),
+    }

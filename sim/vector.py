@@ -1,0 +1,267 @@
+"""Vectorised environments: `EnvPool` runs N `DualPiperEnv`s in N worker processes, plus Gymnasium registration.
+
+    with EnvPool("click_bell", num_envs=4, env_overrides={"image_width": 64, "image_height": 48}) as pool:
+        observations = pool.reset(seeds=[0, 1, 2, 3])
+        results = pool.step_chunk([chunk0, None, chunk2, chunk3])  # None: leave env 1 alone (e.g. it is done)
+
+Workers are started with the "spawn" context (a fresh interpreter: never a fork of a process whose MuJoCo/GL state
+is initialised); each sets MUJOCO_GL from the parent and OMP_NUM_THREADS = LP_NUM_THREADS = 1 (llvmpipe threads)
+before importing mujoco, so that N workers scale on N cores. Requests go to all workers before any reply is read.
+
+Errors: an exception raised by an env inside a worker comes back as `EnvWorkerError` (env index + the worker's
+traceback) and that worker stays usable. A worker that dies, or does not answer within `step_timeout`, raises
+`EnvWorkerError` too, but then the pool is broken: its workers are shut down and every later call raises.
+
+Gymnasium: `register_gymnasium_envs()` registers `pushcut/<task>-v0`. `gymnasium.make_vec(..., vectorization_mode=
+"async", vector_kwargs={"context": "spawn"})` works with the full observation, Text instruction included (gymnasium
+1.x batches Text as a tuple of strings); use the "spawn" context there too, since gymnasium defaults to fork.
+"""
+
+from __future__ import annotations
+
+import atexit
+import multiprocessing as mp
+import os
+import signal
+import time
+import traceback
+import weakref
+from collections.abc import Sequence
+from multiprocessing.connection import Connection, wait
+from typing import Any
+
+import numpy as np
+
+_OPEN_POOLS: weakref.WeakSet = weakref.WeakSet()
+
+
+class EnvWorkerError(RuntimeError):
+    """An env call failed in worker `index`: the env raised (`worker_traceback` set), or the worker died or hung."""
+
+    def __init__(self, index: int, message: str, worker_traceback: str | None = None) -> None:
+        self.index = index
+        self.worker_traceback = worker_traceback
+        text = f"env {index}: {message}"
+        if worker_traceback:
+            text += f"\n--- traceback in worker {index} ---\n{worker_traceback.rstrip()}"
+        super().__init__(text)
+
+
+def _worker(conn: Connection, task: str, overrides: dict, mujoco_gl: str) -> None:
+    """Worker process main loop: build the env, then answer (method, args) requests until told to close."""
+    os.environ.update(MUJOCO_GL=mujoco_gl, PYOPENGL_PLATFORM=mujoco_gl, OMP_NUM_THREADS="1", LP_NUM_THREADS="1")
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's business; it closes the pool
+    try:
+        from pushcut.sim import make
+
+        env = make(task, **overrides)
+        conn.send(("ok", os.getpid()))
+    except Exception:
+        conn.send(("error", traceback.format_exc()))
+        return
+    try:
+        while True:
+            try:
+                name, args = conn.recv()
+            except EOFError:  # the parent is gone
+                break
+            if name == "close":
+                break
+            try:
+                if name == "reset":
+                    result: Any = env.reset(seed=args[0])[0]
+                else:
+                    attribute = getattr(env, name)
+                    result = attribute(*args) if callable(attribute) else attribute
+                conn.send(("ok", result))
+            except Exception:
+                conn.send(("error", traceback.format_exc()))
+    finally:
+        env.close()
+        conn.close()
+
+
+class EnvPool:
+    """N environments in N worker processes, stepped in parallel; results come back as lists, one entry per env."""
+
+    def __init__(
+        self,
+        task: str | Sequence[str],
+        num_envs: int,
+        env_overrides: dict | None = None,
+        start_timeout: float = 120.0,
+        step_timeout: float = 300.0,
+        mp_context: str = "spawn",
+    ) -> None:
+        tasks = [task] * num_envs if isinstance(task, str) else list(task)
+        if num_envs < 1 or len(tasks) != num_envs:
+            raise ValueError(f"num_envs={num_envs} must be >= 1 and match the number of tasks ({len(tasks)})")
+        self.num_envs = num_envs
+        self.tasks = tasks
+        self.step_timeout = step_timeout
+        self._broken: str | None = None
+        self._closed = False
+        self._conns: list[Connection] = []
+        self._procs: list[mp.process.BaseProcess] = []
+        ctx = mp.get_context(mp_context)
+        gl = os.environ.get("MUJOCO_GL", "osmesa")
+        _OPEN_POOLS.add(self)
+        for i, name in enumerate(tasks):
+            parent_end, child_end = ctx.Pipe()
+            proc = ctx.Process(
+                target=_worker, args=(child_end, name, dict(env_overrides or {}), gl), name=f"EnvPool-{i}", daemon=True
+            )
+            proc.start()
+            child_end.close()  # so that the parent sees EOF when the worker dies
+            self._conns.append(parent_end)
+            self._procs.append(proc)
+        try:
+            self.worker_pids: list[int] = [self._collect(range(num_envs), start_timeout)[i] for i in range(num_envs)]
+        except BaseException:
+            self.close()
+            raise
+
+    # ------------------------------------------------------------------ public API
+    def reset(self, seeds: Sequence[int | None]) -> list[dict[str, Any]]:
+        """Reset every env with its own seed; returns the observations."""
+        self._check_length(seeds, "seeds")
+        return self._run({i: ("reset", (seed,)) for i, seed in enumerate(seeds)})
+
+    def step(self, actions: np.ndarray | Sequence[np.ndarray]) -> list[tuple]:
+        """One action per env, shape (N, 14); returns (obs, reward, terminated, truncated, info) per env."""
+        self._check_length(actions, "actions")
+        return self._run({i: ("step", (np.asarray(a),)) for i, a in enumerate(actions)})
+
+    def step_chunk(self, chunks: Sequence[np.ndarray | None]) -> list[Any]:
+        """`DualPiperEnv.step_chunk` per env, (k, 14) each; a None chunk leaves that env alone and returns None."""
+        self._check_length(chunks, "chunks")
+        requests = {i: ("step_chunk", (np.asarray(c),)) for i, c in enumerate(chunks) if c is not None}
+        return self._run(requests)
+
+    def call(self, method_name: str, per_env_args: Sequence[tuple | None] | None = None) -> list[Any]:
+        """Call `env.<method_name>(*args)` per env (None args: skip that env, result None); a non-callable attribute
+        is returned as is. Arguments and results must pickle."""
+        if method_name in ("close", "reset"):
+            raise ValueError(f"use EnvPool.{method_name}() instead of call({method_name!r})")
+        args = [()] * self.num_envs if per_env_args is None else per_env_args
+        self._check_length(args, "per_env_args")
+        return self._run({i: (method_name, tuple(a)) for i, a in enumerate(args) if a is not None})
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Stop the workers (politely, then terminate, then kill). Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        for conn, proc in zip(self._conns, self._procs):
+            if proc.is_alive():
+                try:
+                    conn.send(("close", ()))
+                except (OSError, ValueError):
+                    pass
+        deadline = time.monotonic() + timeout
+        for proc in self._procs:
+            proc.join(max(0.0, deadline - time.monotonic()))
+            if proc.is_alive():
+                proc.terminate()
+                proc.join(1.0)
+            if proc.is_alive():
+                proc.kill()
+                proc.join(1.0)
+        for conn in self._conns:
+            conn.close()
+        _OPEN_POOLS.discard(self)
+
+    def __enter__(self) -> EnvPool:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        if not getattr(self, "_closed", True):
+            self.close(timeout=1.0)
+
+    def __len__(self) -> int:
+        return self.num_envs
+
+    # ------------------------------------------------------------------ plumbing
+    def _check_length(self, items: Sequence, what: str) -> None:
+        if self._closed or self._broken:
+            raise RuntimeError(f"EnvPool is unusable: {self._broken or 'it was closed'}; create a new one")
+        if len(items) != self.num_envs:
+            raise ValueError(f"{what} must have one entry per env ({self.num_envs}), got {len(items)}")
+
+    def _run(self, requests: dict[int, tuple[str, tuple]]) -> list[Any]:
+        """Send every request first, then gather the replies (in parallel); results in env order, None if skipped."""
+        for i, request in requests.items():
+            try:
+                self._conns[i].send(request)
+            except (BrokenPipeError, ConnectionResetError):
+                self._fail(i, f"worker process (pid {self._procs[i].pid}) is gone")
+        replies = self._collect(requests, self.step_timeout)
+        return [replies.get(i) for i in range(self.num_envs)]
+
+    def _collect(self, indices, timeout: float) -> dict[int, Any]:
+        """Wait for one reply per index; re-raise the first env error after all replies are in (workers stay in
+        step); a dead or silent worker breaks the pool at once."""
+        waiting, results, errors = set(indices), {}, []
+        deadline = time.monotonic() + timeout
+        while waiting:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                self._fail(min(waiting), f"no reply within {timeout:.0f} s (worker hung or too slow)")
+            objects = [self._conns[i] for i in waiting] + [self._procs[i].sentinel for i in waiting]
+            wait(objects, timeout=min(remaining, 1.0))
+            for i in sorted(waiting):
+                try:
+                    status, payload = self._conns[i].recv() if self._conns[i].poll() else (None, None)
+                except (EOFError, OSError):
+                    status = None
+                if status is None:
+                    if self._procs[i].is_alive():
+                        continue
+                    self._procs[i].join(1.0)
+                    self._fail(i, f"worker process (pid {self._procs[i].pid}) died, {_exit_text(self._procs[i].exitcode)}")
+                waiting.discard(i)
+                if status == "ok":
+                    results[i] = payload
+                else:
+                    errors.append(EnvWorkerError(i, payload.strip().splitlines()[-1], worker_traceback=payload))
+        if errors:
+            raise errors[0]
+        return results
+
+    def _fail(self, index: int, message: str) -> None:
+        """Mark the pool broken, shut the workers down and raise."""
+        self._broken = f"env {index}: {message}"
+        self.close(timeout=1.0)
+        raise EnvWorkerError(index, f"{message}; the pool is broken and was closed")
+
+
+def _exit_text(code: int | None) -> str:
+    if code is not None and code < 0:
+        return f"exit code {code} (killed by {signal.Signals(-code).name})"
+    return f"exit code {code}"
+
+
+@atexit.register
+def _close_pools() -> None:
+    for pool in list(_OPEN_POOLS):
+        pool.close(timeout=1.0)
+
+
+def register_gymnasium_envs() -> list[str]:
+    """Register every task as `pushcut/<task>-v0` (idempotent); returns the ids. The env truncates itself at the
+    task's step limit, so no TimeLimit wrapper is added. Keyword arguments of `gymnasium.make` are `EnvConfig`
+    overrides, e.g. `gymnasium.make("pushcut/click_bell-v0", image_width=64)`."""
+    import gymnasium as gym
+
+    from pushcut.sim import task_names
+
+    ids = []
+    for task in task_names():
+        env_id = f"pushcut/{task}-v0"
+        if env_id not in gym.registry:
+            gym.register(env_id, entry_point="pushcut.sim:make", kwargs={"task": task}, disable_env_checker=True)
+        ids.append(env_id)
+    return ids
