@@ -28,7 +28,7 @@ WRIST_CAMERA_FOVY = 42.5  # D435 colour camera's vertical field of view
 
 
 def _fmt(values) -> str:
-    return " ".join(f"{v:.6g}" for v in values)
+    return " ".join(f"{v:.10g}" for v in values)
 
 
 def _quat_rotx_rotz(alpha: float, theta: float) -> np.ndarray:

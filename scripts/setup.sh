@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Set up everything from nothing, idempotently: Debian packages (only those missing), .venv, torch==2.13.0 (CPU
+# wheel, installed before anything that depends on torch), then pushcut editable with all extras.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES=(libosmesa6 libegl1 libgl1 libglib2.0-0 libusb-1.0-0)
+missing=()
+for pkg in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing Debian packages: ${missing[*]}"
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+PYTHON="${PYTHON:-python3}"
+if [ ! -x .venv/bin/python ]; then
+  echo "setup: creating .venv with $($PYTHON --version)"
+  "$PYTHON" -m venv .venv
+  .venv/bin/python -m pip install -q --upgrade pip
+fi
+PIP=(.venv/bin/python -m pip install -q --disable-pip-version-check)
+
+if ! .venv/bin/python -c "import torch, sys; sys.exit(torch.__version__.split('+')[0] != '2.13.0')" 2>/dev/null; then
+  echo "setup: installing torch==2.13.0 (CPU)"
+  "${PIP[@]}" torch==2.13.0
+fi
+
+# Reinstall the project only when its dependency list changed.
+stamp=.venv/.pushcut-installed
+want=$(sha256sum pyproject.toml | cut -d' ' -f1)
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ] || ! .venv/bin/python -c "import pushcut.sim" 2>/dev/null; then
+  echo "setup: installing pushcut[all] (editable)"
+  "${PIP[@]}" -e ".[all]" 2>&1 | grep -v "^WARNING: Location" || true
+  .venv/bin/python -c "import pushcut.sim, mujoco, torch" # fail loudly if the install did not work
+  echo "$want" > "$stamp"
+fi
