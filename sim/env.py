@@ -15,6 +15,7 @@ Observation (RoboTwin `get_obs()` keys):
 from __future__ import annotations
 
 import atexit
+import string
 import weakref
 from dataclasses import dataclass, field
 from typing import Any
@@ -130,29 +131,33 @@ class DualPiperEnv(gym.Env):
 
     def _observation_space(self) -> gym.spaces.Dict:
         h, w = self.config.image_height, self.config.image_width
+
+        def box(shape: tuple[int, ...]) -> gym.spaces.Box:
+            return gym.spaces.Box(-np.inf, np.inf, shape, dtype=np.float64)
+
         cams = {
             c: gym.spaces.Dict(
                 {
                     "rgb": gym.spaces.Box(0, 255, (h, w, 3), np.uint8),
-                    "intrinsic_cv": gym.spaces.Box(-np.inf, np.inf, (3, 3)),
-                    "extrinsic_cv": gym.spaces.Box(-np.inf, np.inf, (3, 4)),
-                    "cam2world_gl": gym.spaces.Box(-np.inf, np.inf, (4, 4)),
+                    "intrinsic_cv": box((3, 3)),
+                    "extrinsic_cv": box((3, 4)),
+                    "cam2world_gl": box((4, 4)),
                 }
             )
             for c in self.config.cameras
         }
-        box = lambda n: gym.spaces.Box(-np.inf, np.inf, (n,))  # noqa: E731
         return gym.spaces.Dict(
             {
                 "observation": gym.spaces.Dict(cams),
                 "joint_action": gym.spaces.Dict(
-                    {"left_arm": box(6), "left_gripper": box(1), "right_arm": box(6), "right_gripper": box(1),
-                     "vector": box(14)}
+                    {"left_arm": box((6,)), "left_gripper": box(()), "right_arm": box((6,)),
+                     "right_gripper": box(()), "vector": box((14,))}
                 ),
                 "endpose": gym.spaces.Dict(
-                    {"left_endpose": box(7), "left_gripper": box(1), "right_endpose": box(7), "right_gripper": box(1)}
+                    {"left_endpose": box((7,)), "left_gripper": box(()), "right_endpose": box((7,)),
+                     "right_gripper": box(())}
                 ),
-                "instruction": gym.spaces.Text(max_length=512),
+                "instruction": gym.spaces.Text(max_length=512, charset=string.printable),
             }
         )
 

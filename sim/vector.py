@@ -12,14 +12,20 @@ Errors: an exception raised by an env inside a worker comes back as `EnvWorkerEr
 traceback) and that worker stays usable. A worker that dies, or does not answer within `step_timeout`, raises
 `EnvWorkerError` too, but then the pool is broken: its workers are shut down and every later call raises.
 
-Gymnasium: `register_gymnasium_envs()` registers `pushcut/<task>-v0`. `gymnasium.make_vec(..., vectorization_mode=
-"async", vector_kwargs={"context": "spawn"})` works with the full observation, Text instruction included (gymnasium
-1.x batches Text as a tuple of strings); use the "spawn" context there too, since gymnasium defaults to fork.
+Gymnasium: `register_gymnasium_envs()` registers `pushcut/<task>-v0` (call it in every process that makes envs by
+id, spawned workers included). Gymnasium's vector envs (gymnasium 1.4) handle the nested Dict and the Text
+instruction, but NOT `DualPiperEnv.observation_space` as declared today, because it does not match the observations:
+float32 boxes vs float64 arrays, (1,) gripper boxes vs Python floats (batching fails: "Output array has wrong
+dimensionality") and a Text charset without spaces (shared memory fails: KeyError ' '). So `make_vec(...,
+vectorization_mode="async")` fails until env.py declares float64 boxes, shape () grippers and a printable charset.
+What works (tests/test_vector.py): `AsyncVectorEnv(env_fns, context="spawn", shared_memory=False)` with env_fns that
+set such a conforming space; with shared_memory=True the batched instruction strings come back garbled.
 """
 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import multiprocessing as mp
 import os
 import signal
@@ -116,10 +122,11 @@ class EnvPool:
             self._conns.append(parent_end)
             self._procs.append(proc)
         try:
-            self.worker_pids: list[int] = [self._collect(range(num_envs), start_timeout)[i] for i in range(num_envs)]
+            pids = self._collect(range(num_envs), start_timeout)
         except BaseException:
             self.close()
             raise
+        self.worker_pids: list[int] = [pids[i] for i in range(num_envs)]
 
     # ------------------------------------------------------------------ public API
     def reset(self, seeds: Sequence[int | None]) -> list[dict[str, Any]]:
@@ -152,12 +159,10 @@ class EnvPool:
         if self._closed:
             return
         self._closed = True
-        for conn, proc in zip(self._conns, self._procs):
+        for conn, proc in zip(self._conns, self._procs, strict=True):
             if proc.is_alive():
-                try:
+                with contextlib.suppress(OSError, ValueError):
                     conn.send(("close", ()))
-                except (OSError, ValueError):
-                    pass
         deadline = time.monotonic() + timeout
         for proc in self._procs:
             proc.join(max(0.0, deadline - time.monotonic()))
@@ -220,8 +225,9 @@ class EnvPool:
                 if status is None:
                     if self._procs[i].is_alive():
                         continue
-                    self._procs[i].join(1.0)
-                    self._fail(i, f"worker process (pid {self._procs[i].pid}) died, {_exit_text(self._procs[i].exitcode)}")
+                    proc = self._procs[i]
+                    proc.join(1.0)
+                    self._fail(i, f"worker process (pid {proc.pid}) died, {_exit_text(proc.exitcode)}")
                 waiting.discard(i)
                 if status == "ok":
                     results[i] = payload
@@ -255,7 +261,6 @@ def register_gymnasium_envs() -> list[str]:
     task's step limit, so no TimeLimit wrapper is added. Keyword arguments of `gymnasium.make` are `EnvConfig`
     overrides, e.g. `gymnasium.make("pushcut/click_bell-v0", image_width=64)`."""
     import gymnasium as gym
-
     from pushcut.sim import task_names
 
     ids = []
