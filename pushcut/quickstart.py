@@ -50,8 +50,10 @@ def quickstart(
     finally:
         env.close()
     write_mp4(out / f"{task}_expert.mp4", frames, fps=env.config.action_hz)
-    typer.echo(f"      {len(frames)} frames, expert {'succeeded' if result.success else 'failed'} "
-               f"({time.time() - start:.1f} s)")
+    typer.echo(
+        f"      {len(frames)} frames, expert {'succeeded' if result.success else 'failed'} "
+        f"({time.time() - start:.1f} s)"
+    )
 
     typer.echo("[3/3] picture of the head, left and right cameras")
     iio.imwrite(out / f"{task}_cameras.png", picture)

@@ -15,7 +15,6 @@ import time
 from typing import Any
 
 import numpy as np
-
 from pushcut.sim import piper_spec as spec
 
 
@@ -37,7 +36,6 @@ def _rate(fn, steps: int) -> float:
 
 def run_benchmarks(task: str, steps: int = 200, seed: int = 0) -> dict[str, Any]:
     import mujoco
-
     from pushcut.sim.registry import make
     from pushcut.sim.vector import EnvPool
 

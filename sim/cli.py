@@ -70,11 +70,17 @@ def _tasks_markdown() -> str:
     ]
     for name in task_names():
         task = TASKS[name]
-        lines += ["", f"## {name}", "", (task.__doc__ or task.description).strip(), "",
-                  f"- step limit: {task.step_limit} actions",
-                  f"- instructions: {len(task.seen_instructions)} seen, {len(task.unseen_instructions)} unseen, "
-                  f"e.g. \"{task.seen_instructions[0]}\"",
-                  "- adaptations from RoboTwin 2.0:"]
+        lines += [
+            "",
+            f"## {name}",
+            "",
+            (task.__doc__ or task.description).strip(),
+            "",
+            f"- step limit: {task.step_limit} actions",
+            f"- instructions: {len(task.seen_instructions)} seen, {len(task.unseen_instructions)} unseen, "
+            f'e.g. "{task.seen_instructions[0]}"',
+            "- adaptations from RoboTwin 2.0:",
+        ]
         lines += [f"  - {a}" for a in task.adaptations] or ["  - none"]
     return "\n".join(lines)
 
@@ -86,10 +92,9 @@ def experts(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Measure each scripted expert's success rate over fixed seeds (no rendering)."""
-    from tqdm import tqdm
-
     from pushcut.sim.demos import run_expert
     from pushcut.sim.registry import make, task_names
+    from tqdm import tqdm
 
     names = task or task_names()
     for name in names:
@@ -100,16 +105,25 @@ def experts(
         results = [run_expert(env, s) for s in tqdm(range(seeds), desc=name, disable=as_json)]
         env.close()
         ok = [r for r in results if r.success]
-        rows.append({"task": name, "seeds": seeds, "successes": len(ok), "success_rate": len(ok) / seeds,
-                     "mean_length": sum(r.steps for r in ok) / max(len(ok), 1),
-                     "max_length": max((r.steps for r in ok), default=0),
-                     "failed_seeds": [r.seed for r in results if not r.success]})
+        rows.append(
+            {
+                "task": name,
+                "seeds": seeds,
+                "successes": len(ok),
+                "success_rate": len(ok) / seeds,
+                "mean_length": sum(r.steps for r in ok) / max(len(ok), 1),
+                "max_length": max((r.steps for r in ok), default=0),
+                "failed_seeds": [r.seed for r in results if not r.success],
+            }
+        )
     if as_json:
         typer.echo(json.dumps(rows, indent=1))
         return
     for r in rows:
-        typer.echo(f"{r['task']:<20} expert success {r['successes']}/{r['seeds']} = {r['success_rate']:.0%}, "
-                   f"length mean {r['mean_length']:.1f} max {r['max_length']}, failed seeds {r['failed_seeds']}")
+        typer.echo(
+            f"{r['task']:<20} expert success {r['successes']}/{r['seeds']} = {r['success_rate']:.0%}, "
+            f"length mean {r['mean_length']:.1f} max {r['max_length']}, failed seeds {r['failed_seeds']}"
+        )
 
 
 @app.command()
@@ -130,7 +144,12 @@ def demo(
     _check_task(task)
     try:
         summary = generate_demos(
-            task, episodes, out, seed=seed, workers=workers, progress=not as_json,
+            task,
+            episodes,
+            out,
+            seed=seed,
+            workers=workers,
+            progress=not as_json,
             env_overrides={"randomization": randomization, "image_width": image_width, "image_height": image_height},
         )
     except (ValueError, PermissionError) as error:
@@ -156,7 +175,6 @@ def render(
     """Render the initial scene: head, left and right camera side by side."""
     import imageio.v3 as iio
     import numpy as np
-
     from pushcut.sim.registry import make
 
     _check_task(task)

@@ -68,7 +68,12 @@ class EpisodeRecorder:
         }
         self.actions: list[np.ndarray] = []
         self.states: list[np.ndarray] = []
-        self.endposes: dict[str, list] = {"left_endpose": [], "left_gripper": [], "right_endpose": [], "right_gripper": []}
+        self.endposes: dict[str, list] = {
+            "left_endpose": [],
+            "left_gripper": [],
+            "right_endpose": [],
+            "right_gripper": [],
+        }
 
     def add(self, obs: dict[str, Any], action: np.ndarray) -> None:
         for cam in self.cameras:

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-
 from pushcut.sim.dataset import FORMAT_VERSION, INDEX_FILE, EpisodeRecorder, atomic_write_text
 
 TRAIN_SEED_START = 0
@@ -137,9 +136,8 @@ def generate_demos(
     """Write `episodes` successful expert episodes of `task` to `out_dir`; returns what happened."""
     import time
 
-    from tqdm import tqdm
-
     from pushcut.sim.registry import get_task, make_config
+    from tqdm import tqdm
 
     task_cls = get_task(task)
     overrides = dict(env_overrides or {})
@@ -184,10 +182,17 @@ def generate_demos(
             final = out / "data" / f"episode{i}.hdf5"
             os.replace(out / "data" / name, final)
             instruction = _read_instruction(final)
-            kept.append({"file": f"data/episode{i}.hdf5", "seed": result.seed, "length": result.steps,
-                         "instruction": instruction})
-            atomic_write_text(out / "instructions" / f"episode{i}.json",
-                              json.dumps(_episode_instructions(task_cls, final), indent=1))
+            kept.append(
+                {
+                    "file": f"data/episode{i}.hdf5",
+                    "seed": result.seed,
+                    "length": result.steps,
+                    "instruction": instruction,
+                }
+            )
+            atomic_write_text(
+                out / "instructions" / f"episode{i}.json", json.dumps(_episode_instructions(task_cls, final), indent=1)
+            )
             atomic_write_text(out / INDEX_FILE, json.dumps(index, indent=1))
             bar.update(1)
             if len(kept) >= episodes:
@@ -200,8 +205,9 @@ def generate_demos(
             leftover.unlink()
     atomic_write_text(out / INDEX_FILE, json.dumps(index, indent=1))
     atomic_write_text(out / "seed.txt", "".join(f"{e['seed']}\n" for e in kept))
-    return DemoSummary(task, str(out), episodes, len(kept), tried, len(kept) / max(tried, 1), failed,
-                       round(time.time() - start, 2))
+    return DemoSummary(
+        task, str(out), episodes, len(kept), tried, len(kept) / max(tried, 1), failed, round(time.time() - start, 2)
+    )
 
 
 def _read_instruction(path: Path) -> str:

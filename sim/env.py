@@ -23,14 +23,17 @@ from typing import Any
 import gymnasium as gym
 import mujoco
 import numpy as np
-
 from pushcut.sim import piper_spec as spec
 from pushcut.sim import randomization as dr
 from pushcut.sim import scene
 from pushcut.sim.geometry import Pose
 from pushcut.sim.tasks.base import Task
 
-CAMERA_NAMES: dict[str, str] = {"head_camera": "head_camera", "left_camera": "left/camera", "right_camera": "right/camera"}
+CAMERA_NAMES: dict[str, str] = {
+    "head_camera": "head_camera",
+    "left_camera": "left/camera",
+    "right_camera": "right/camera",
+}
 DEFAULT_ACTION_HZ = 250.0 / 15.0
 _OPEN_ENVS: weakref.WeakSet = weakref.WeakSet()
 SETTLE_SECONDS = 0.2
@@ -150,12 +153,21 @@ class DualPiperEnv(gym.Env):
             {
                 "observation": gym.spaces.Dict(cams),
                 "joint_action": gym.spaces.Dict(
-                    {"left_arm": box((6,)), "left_gripper": box(()), "right_arm": box((6,)),
-                     "right_gripper": box(()), "vector": box((14,))}
+                    {
+                        "left_arm": box((6,)),
+                        "left_gripper": box(()),
+                        "right_arm": box((6,)),
+                        "right_gripper": box(()),
+                        "vector": box((14,)),
+                    }
                 ),
                 "endpose": gym.spaces.Dict(
-                    {"left_endpose": box((7,)), "left_gripper": box(()), "right_endpose": box((7,)),
-                     "right_gripper": box(())}
+                    {
+                        "left_endpose": box((7,)),
+                        "left_gripper": box(()),
+                        "right_endpose": box((7,)),
+                        "right_gripper": box(()),
+                    }
                 ),
                 "instruction": gym.spaces.Text(max_length=512, charset=string.printable),
             }
@@ -205,7 +217,9 @@ class DualPiperEnv(gym.Env):
             )
         if not np.all(np.isfinite(array)):
             bad = [spec.ACTION_NAMES[i] for i in np.flatnonzero(~np.isfinite(array))]
-            raise ValueError(f"action contains NaN or inf in {bad}; expected finite joint radians and grippers in [0, 1]")
+            raise ValueError(
+                f"action contains NaN or inf in {bad}; expected finite joint radians and grippers in [0, 1]"
+            )
         return np.clip(array, self.action_low, self.action_high)
 
     def step(self, action):
@@ -218,7 +232,7 @@ class DualPiperEnv(gym.Env):
         return obs, reward, self.success, truncated, self._info()
 
     def step_chunk(self, actions) -> ChunkResult:
-        """Execute a chunk of actions (k, 14), stopping early on success or at the step limit; render once at the end."""
+        """Execute actions (k, 14), stopping early on success or at the step limit; render once at the end."""
         chunk = np.asarray(actions, dtype=float)
         if chunk.ndim != 2 or chunk.shape[1] != spec.ACTION_DIM or len(chunk) == 0:
             raise ValueError(f"action chunk must have shape (k, 14) with k >= 1, got shape {chunk.shape}")
@@ -230,7 +244,9 @@ class DualPiperEnv(gym.Env):
             self._advance(target)
             executed += 1
         truncated = self.elapsed_steps >= self.step_limit and not self.success
-        return ChunkResult(self.get_obs(), 1.0 if self.success else 0.0, self.success, truncated, executed, self._info())
+        return ChunkResult(
+            self.get_obs(), 1.0 if self.success else 0.0, self.success, truncated, executed, self._info()
+        )
 
     def _advance(self, target: np.ndarray) -> None:
         """Hold one action for a control period: ramp the servo targets, limit joint speed, check success."""
@@ -360,13 +376,14 @@ class DualPiperEnv(gym.Env):
     def task_object_bodies(self) -> list[str]:
         """Names of the task's own bodies (not arms, table, world or distractor slots)."""
         skip = ("left/", "right/", "distractor", "table", "world")
-        return [self.model.body(b).name for b in range(self.model.nbody) if not self.model.body(b).name.startswith(skip)]
+        return [
+            self.model.body(b).name for b in range(self.model.nbody) if not self.model.body(b).name.startswith(skip)
+        ]
 
     def close(self) -> None:
         if self._renderer is not None:
             self._renderer.close()
             self._renderer = None
-
 
 
 @atexit.register

@@ -54,7 +54,10 @@ READY_POSE = np.array([0.0, 1.0, -0.9, 0.0, 0.75, 0.0])
 # 14-D action / state layout shared by sim, policy, server and robot.
 ACTION_DIM = 14
 ACTION_NAMES: tuple[str, ...] = tuple(
-    [f"left_{j}" for j in ARM_JOINT_NAMES] + ["left_gripper"] + [f"right_{j}" for j in ARM_JOINT_NAMES] + ["right_gripper"]
+    [f"left_{j}" for j in ARM_JOINT_NAMES]
+    + ["left_gripper"]
+    + [f"right_{j}" for j in ARM_JOINT_NAMES]
+    + ["right_gripper"]
 )
 LEFT_ARM_SLICE = slice(0, 6)
 LEFT_GRIPPER_INDEX = 6

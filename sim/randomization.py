@@ -17,7 +17,6 @@ from dataclasses import dataclass
 
 import mujoco
 import numpy as np
-
 from pushcut.sim import piper_spec as spec
 from pushcut.sim import scene
 

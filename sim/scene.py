@@ -11,7 +11,6 @@ Rendering is configured for speed on a CPU (no shadows, reflections, skybox or h
 from __future__ import annotations
 
 import mujoco
-
 from pushcut.sim import piper_model
 from pushcut.sim import piper_spec as spec
 
@@ -39,8 +38,12 @@ def _head_camera_xyaxes() -> str:
 
 def _assets_xml() -> str:
     textures = []
-    palette = (("0.55 0.42 0.3", "0.45 0.33 0.22"), ("0.8 0.8 0.78", "0.6 0.6 0.62"),
-               ("0.35 0.45 0.55", "0.25 0.3 0.4"), ("0.6 0.55 0.45", "0.7 0.65 0.5"))
+    palette = (
+        ("0.55 0.42 0.3", "0.45 0.33 0.22"),
+        ("0.8 0.8 0.78", "0.6 0.6 0.62"),
+        ("0.35 0.45 0.55", "0.25 0.3 0.4"),
+        ("0.6 0.55 0.45", "0.7 0.65 0.5"),
+    )
     builtins = ("gradient", "checker", "checker", "gradient")
     for i in range(NUM_TABLE_TEXTURES):
         rgb1, rgb2 = palette[i]

@@ -6,7 +6,6 @@ import sys
 
 import imageio.v3 as iio
 import pytest
-
 from pushcut.sim.video import read_mp4
 
 
@@ -39,8 +38,21 @@ def test_video_writes_the_expert_episode(tmp_path):
 
 
 def test_demo_json_summary(tmp_path):
-    result = pushcut("sim", "demo", "--task", "click_bell", "--episodes", "2", "--out", str(tmp_path / "d"),
-                     "--image-width", "64", "--image-height", "48", "--json")
+    result = pushcut(
+        "sim",
+        "demo",
+        "--task",
+        "click_bell",
+        "--episodes",
+        "2",
+        "--out",
+        str(tmp_path / "d"),
+        "--image-width",
+        "64",
+        "--image-height",
+        "48",
+        "--json",
+    )
     summary = json.loads(result.stdout)
     assert summary["kept"] == 2 and summary["seeds_tried"] >= 2 and 0 < summary["expert_success_rate"] <= 1
 
@@ -62,6 +74,5 @@ def test_bad_input_gives_one_clear_error(tmp_path, args, message):
 def test_unwritable_output_dir_is_reported_before_work(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    result = pushcut("sim", "demo", "--task", "click_bell", "--episodes", "1", "--out", str(blocker / "d"),
-                     check=False)
+    result = pushcut("sim", "demo", "--task", "click_bell", "--episodes", "1", "--out", str(blocker / "d"), check=False)
     assert result.returncode == 2 and "not writable" in result.stderr

@@ -9,7 +9,6 @@ import time
 import h5py
 import numpy as np
 import pytest
-
 from pushcut.sim import make
 from pushcut.sim.dataset import DemoDataset
 from pushcut.sim.demos import generate_demos
@@ -82,8 +81,23 @@ def test_unwritable_output_fails_before_work(tmp_path):
 
 def test_interrupted_demo_run_leaves_only_complete_episodes(tmp_path):
     out = tmp_path / "demos"
-    command = [sys.executable, "-m", "pushcut", "sim", "demo", "--task", "click_bell", "--episodes", "40",
-               "--out", str(out), "--image-width", "64", "--image-height", "48"]
+    command = [
+        sys.executable,
+        "-m",
+        "pushcut",
+        "sim",
+        "demo",
+        "--task",
+        "click_bell",
+        "--episodes",
+        "40",
+        "--out",
+        str(out),
+        "--image-width",
+        "64",
+        "--image-height",
+        "48",
+    ]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
     while time.time() < deadline and not list((out / "data").glob("episode1.hdf5")):

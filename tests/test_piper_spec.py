@@ -4,7 +4,6 @@ import mujoco
 import numpy as np
 import pytest
 from piper_sdk.kinematics.piper_fk import C_PiperForwardKinematics
-
 from pushcut.sim import piper_spec as spec
 from pushcut.sim import scene
 
@@ -61,7 +60,7 @@ def test_action_layout_and_limits():
     assert spec.ACTION_NAMES[spec.RIGHT_GRIPPER_INDEX] == "right_gripper"
     assert (low[[6, 13]] == 0).all() and (high[[6, 13]] == 1).all()
     assert np.all(low < high)
-    assert np.all((spec.READY_POSE >= spec.JOINT_LIMITS_RAD[:, 0]) & (spec.READY_POSE <= spec.JOINT_LIMITS_RAD[:, 1]))
+    assert np.all((spec.JOINT_LIMITS_RAD[:, 0] <= spec.READY_POSE) & (spec.JOINT_LIMITS_RAD[:, 1] >= spec.READY_POSE))
 
 
 def test_forward_kinematics_rejects_wrong_shape():

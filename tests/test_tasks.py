@@ -3,7 +3,6 @@
 import mujoco
 import numpy as np
 import pytest
-
 from pushcut.sim import piper_spec as spec
 from pushcut.sim.demos import run_expert
 from pushcut.sim.registry import TASKS, make, task_names
@@ -21,8 +20,14 @@ def env(request):
 
 
 def test_the_six_robotwin_tasks_are_registered():
-    expected = {"stack_bowls_two", "handover_block", "pick_dual_bottles", "click_bell", "move_can_pot",
-                "place_a2b_left"}
+    expected = {
+        "stack_bowls_two",
+        "handover_block",
+        "pick_dual_bottles",
+        "click_bell",
+        "move_can_pot",
+        "place_a2b_left",
+    }
     assert expected <= set(TASK_NAMES)
 
 
