@@ -183,6 +183,7 @@ class DualPiperEnv(gym.Env):
         home = np.concatenate([spec.READY_POSE, [1.0], spec.READY_POSE, [1.0]])
         self._set_joint_state(home)
         slots = self.task.initialize_episode(self, self._rng)
+        mujoco.mj_forward(self.model, self.data)  # body positions of the new layout, for the keep-out zones
         self.randomizer.place_distractors(self.data, self._rng, self.task.keep_out_zones(self), self.table_z)
         self.instruction_slots = dict(slots)
         self.instruction = self.task.instruction(self._rng, self.config.instruction_split, slots)

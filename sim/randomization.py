@@ -88,10 +88,13 @@ class DomainRandomizer:
         self.distractor_bodies = [model.body(f"distractor{i}").id for i in range(scene.NUM_DISTRACTOR_SLOTS)]
         self.distractor_geoms = [model.geom(f"distractor{i}").id for i in range(scene.NUM_DISTRACTOR_SLOTS)]
         self.recolorable_geoms: list[int] = []  # filled by the task in bind()
+        self.recolor_groups: list[list[int]] = []
         self.nominal_object_rgba: np.ndarray | None = None
 
-    def set_recolorable(self, geom_ids: list[int]) -> None:
-        self.recolorable_geoms = list(geom_ids)
+    def set_recolorable(self, groups: list[int | list[int]]) -> None:
+        """Geoms to recolour; a list of geom ids in one entry shares one colour (the parts of one object)."""
+        self.recolor_groups = [[g] if isinstance(g, int | np.integer) else list(g) for g in groups]
+        self.recolorable_geoms = [g for group in self.recolor_groups for g in group]
         self.nominal_object_rgba = self.model.geom_rgba[self.recolorable_geoms].copy()
 
     def apply(self, data: mujoco.MjData, rng: np.random.Generator) -> float:
@@ -112,8 +115,8 @@ class DomainRandomizer:
 
         if self.recolorable_geoms:
             if cfg.object_colors:
-                for geom in self.recolorable_geoms:
-                    m.geom_rgba[geom] = random_color(rng)
+                for group in self.recolor_groups:
+                    m.geom_rgba[group] = random_color(rng)
             else:
                 m.geom_rgba[self.recolorable_geoms] = self.nominal_object_rgba
 

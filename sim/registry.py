@@ -9,8 +9,10 @@ from pushcut.sim.env import DualPiperEnv, EnvConfig
 from pushcut.sim.randomization import RandomizationConfig
 from pushcut.sim.tasks.base import Task
 from pushcut.sim.tasks.click_bell import ClickBell
+from pushcut.sim.tasks.move_can_pot import MoveCanPot
+from pushcut.sim.tasks.pick_dual_bottles import PickDualBottles
 
-TASKS: dict[str, type[Task]] = {cls.name: cls for cls in (ClickBell,)}
+TASKS: dict[str, type[Task]] = {cls.name: cls for cls in (ClickBell, MoveCanPot, PickDualBottles)}
 
 
 def task_names() -> list[str]:

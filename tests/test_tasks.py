@@ -59,14 +59,17 @@ def test_reset_and_step_shapes_no_nan(env):
 
 
 def test_reset_is_deterministic_for_a_seed_and_differs_across_seeds(env):
+    def state():
+        return np.concatenate([env.data.qpos, env.data.mocap_pos.ravel()])
+
     a, _ = env.reset(seed=7)
-    state_a = env.data.qpos.copy()
+    state_a = state()
     b, _ = env.reset(seed=7)
-    np.testing.assert_array_equal(state_a, env.data.qpos)
+    np.testing.assert_array_equal(state_a, state())
     np.testing.assert_array_equal(a["observation"]["head_camera"]["rgb"], b["observation"]["head_camera"]["rgb"])
     assert a["instruction"] == b["instruction"]
     env.reset(seed=8)
-    assert not np.array_equal(state_a, env.data.qpos)
+    assert not np.array_equal(state_a, state())
 
 
 def test_expert_succeeds_on_fixed_seeds_and_predicate_flips(env):
@@ -80,14 +83,15 @@ def test_expert_succeeds_on_fixed_seeds_and_predicate_flips(env):
             continue
         successes += 1
         assert env.task.check_success(env)
-        # Constructed failure: move every task object 0.35 m away; the predicate must turn false.
-        for body in env.task_object_bodies():
-            model_body = env.model.body(body)
-            if model_body.mocapid[0] >= 0:
-                env.data.mocap_pos[model_body.mocapid[0]] += (0.35, 0.35, 0.0)
-            elif model_body.jntnum[0] > 0:
-                adr = env.model.jnt_qposadr[model_body.jntadr[0]]
-                env.data.qpos[adr : adr + 2] += (0.35, 0.35)
+        # Constructed failure: move one task object 0.35 m away (the first movable one, else the first static one).
+        bodies = [env.model.body(b) for b in env.task_object_bodies()]
+        movable = [b for b in bodies if b.jntnum[0] > 0]
+        body = (movable or [b for b in bodies if b.mocapid[0] >= 0])[0]
+        if body.jntnum[0] > 0:
+            adr = env.model.jnt_qposadr[body.jntadr[0]]
+            env.data.qpos[adr : adr + 2] += (0.35, 0.35)
+        else:
+            env.data.mocap_pos[body.mocapid[0]] += (0.35, 0.35, 0.0)
         mujoco.mj_forward(env.model, env.data)
         assert not env.task.check_success(env), "moving the objects away must break success"
     assert successes >= len(EXPERT_SEEDS) - 1, f"expert succeeded on {successes}/{len(EXPERT_SEEDS)} fixed seeds"

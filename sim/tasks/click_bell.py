@@ -71,7 +71,7 @@ class ClickBell(Task):
 
     def bind(self, env) -> None:
         self.bell_geoms = env.body_geoms("bell")
-        env.randomizer.set_recolorable([env.model.geom("bell_dome").id, env.model.geom("bell_base").id])
+        env.randomizer.set_recolorable([[env.model.geom("bell_dome").id, env.model.geom("bell_base").id]])
 
     def initialize_episode(self, env, rng: np.random.Generator) -> dict[str, str]:
         xy = sample_xy(rng, (-0.25, 0.25), (-0.2, 0.0), min_abs_x=0.05)

@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import numpy as np
-
-from pushcut.sim.expert import GRIPPER_CLOSED, GRIPPER_OPEN, ExpertController
+from pushcut.sim import piper_spec as spec
+from pushcut.sim.expert import GRIPPER_CLOSED, GRIPPER_OPEN, REACH_SEEDS, ExpertController, UnreachableError
 from pushcut.sim.geometry import Pose, quat_to_mat, tool_rotation, yaw_quat
 from pushcut.sim.randomization import KeepOutZone
 from pushcut.sim.tasks.base import Task, sample_xy
@@ -38,7 +38,7 @@ XY_TOLERANCE = 0.1
 
 class PickDualBottles(Task):
     name = "pick_dual_bottles"
-    step_limit = 150
+    step_limit = 110
     description = "Pick up both bottles at once, one with each arm, and hold them up in front of the robot."
     seen_instructions = (
         "Pick up both bottles with both arms.",
@@ -80,8 +80,9 @@ class PickDualBottles(Task):
         "table-height randomisation.",
         "The expert holds fp0 0.21 m above the table instead of RoboTwin's z = 1.0 (0.26 m), a margin that keeps the "
         "Piper's side grasp comfortably reachable at the targets.",
-        "Expert grasps from the side with a horizontal approach from the arm's base (RoboTwin's planner picks its own "
-        "grasp from the mesh's annotated contact points).",
+        "Expert grasps from the side, approaching from the arm's base with the most horizontal pitch the Piper "
+        "reaches (tilted down up to 50 deg near the base), and keeps that pitch while carrying so the bottles stay "
+        "upright (RoboTwin's planner picks its grasp from the mesh's annotated contact points).",
     )
 
     def objects_xml(self) -> str:
@@ -112,9 +113,15 @@ class PickDualBottles(Task):
         env.randomizer.set_recolorable(ids)
 
     def initialize_episode(self, env, rng: np.random.Generator) -> dict[str, str]:
+        # The randomiser draws one colour per geom: the shoulder takes the colour drawn for the bottle's body.
+        for name in BOTTLES:
+            body, shoulder = env.model.geom(f"{name}_body").id, env.model.geom(f"{name}_shoulder").id
+            env.model.geom_rgba[shoulder] = env.model.geom_rgba[body]
         xy1 = sample_xy(rng, (-0.25, -0.05), (0.03, 0.23))
         xy2 = sample_xy(rng, (0.05, 0.25), (0.03, 0.23))
-        for name, xy in (("bottle1", xy1), ("bottle2", xy2)):
+        # Remembered for keep_out_zones: body positions (xpos) are only updated by the next mj_forward.
+        self.spawn_xy = {"bottle1": xy1, "bottle2": xy2}
+        for name, xy in self.spawn_xy.items():
             env.set_free_body(name, (xy[0], xy[1], env.table_z), yaw_quat(rng.uniform(-np.pi, np.pi)))
         return {"left_object": "left bottle", "right_object": "right bottle"}
 
@@ -136,14 +143,9 @@ class PickDualBottles(Task):
         grasp, pre, lift, carry = {}, {}, {}, {}
         for name in BOTTLES:
             arm = ARM_OF[name]
-            base = env.body_position(name)
-            point = base + np.array([0.0, 0.0, GRASP_HEIGHT])
-            rotation = side_rotation(env, arm, point)
-            grasp[arm] = Pose(point, rotation)
-            pre[arm] = Pose(point - 0.08 * rotation[:, 2], rotation)
-            lift[arm] = Pose(point + np.array([0.0, 0.0, 0.10]), rotation)
+            point = env.body_position(name) + np.array([0.0, 0.0, GRASP_HEIGHT])
             target = np.array([*TARGETS[name], env.table_z + HOLD_HEIGHT - FP0_HEIGHT + GRASP_HEIGHT])
-            carry[arm] = Pose(target, side_rotation(env, arm, target))
+            grasp[arm], pre[arm], lift[arm], (carry[arm],) = side_grasp_poses(ctrl, arm, point, (target,))
         opened = {"left_gripper": GRIPPER_OPEN, "right_gripper": GRIPPER_OPEN}
         closed = {"left_gripper": GRIPPER_CLOSED, "right_gripper": GRIPPER_CLOSED}
         yield from ctrl.move(**pre, **opened)
@@ -157,15 +159,42 @@ class PickDualBottles(Task):
     def keep_out_zones(self, env) -> list[KeepOutZone]:
         zones = []
         for name in BOTTLES:
-            position = env.body_position(name)
-            zones.append(KeepOutZone.around(position[0], position[1], 0.08))
+            zones.append(KeepOutZone.around(*self.spawn_xy[name], 0.08))
             zones.append(KeepOutZone.around(*TARGETS[name], 0.08))
         return zones
 
 
-def side_rotation(env, arm: str, point: np.ndarray) -> np.ndarray:
-    """Horizontal approach from the arm's base towards `point`, fingers closing horizontally."""
+def side_rotation(env, arm: str, point: np.ndarray, pitch: float) -> np.ndarray:
+    """Approach from the arm's base towards `point`, tilted `pitch` rad below horizontal, fingers closing
+    horizontally (so an upright object held this way stays upright whatever the approach yaw)."""
     base = env.model.body(f"{arm}/base").pos
-    approach = np.array([point[0] - base[0], point[1] - base[1], 0.0])
-    approach /= np.linalg.norm(approach)
-    return tool_rotation(approach, np.cross([0.0, 0.0, 1.0], approach))
+    horizontal = np.array([point[0] - base[0], point[1] - base[1], 0.0])
+    horizontal /= np.linalg.norm(horizontal)
+    approach = np.cos(pitch) * horizontal + np.array([0.0, 0.0, -np.sin(pitch)])
+    return tool_rotation(approach, np.cross([0.0, 0.0, 1.0], horizontal))
+
+
+def side_grasp_poses(
+    ctrl: ExpertController,
+    arm: str,
+    point: np.ndarray,
+    targets: tuple[np.ndarray, ...],
+    back: float = 0.08,
+    lift: float = 0.10,
+    pitches_deg=(0, 10, 20, 30, 40, 50),
+) -> tuple[Pose, Pose, Pose, list[Pose]]:
+    """(grasp, pre-grasp, lifted, [carried poses at `targets`]) with the most horizontal approach pitch that reaches
+    all of them; the Piper cannot point horizontally at low points close to its base, so the approach tilts down
+    there. The carried poses keep the pitch and only turn the approach's yaw towards each target from the arm's
+    base, so an upright object stays upright."""
+    env = ctrl.env
+    seeds = [ctrl.action[ctrl._arm_slice(arm)], spec.READY_POSE, *REACH_SEEDS]
+    for pitch in np.radians(pitches_deg):
+        rotation = side_rotation(env, arm, point, pitch)
+        grasp = Pose(point, rotation)
+        pre = Pose(point - back * rotation[:, 2], rotation)
+        lifted = Pose(point + np.array([0.0, 0.0, lift]), rotation)
+        carried = [Pose(target, side_rotation(env, arm, target, pitch)) for target in targets]
+        if all(ctrl._reachable(arm, pose, seeds) for pose in (grasp, pre, lifted, *carried)):
+            return grasp, pre, lifted, carried
+    raise UnreachableError(f"{arm} arm cannot grasp at {np.round(point, 3)} from the side")
