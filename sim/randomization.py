@@ -111,7 +111,7 @@ class DomainRandomizer:
                 m.geom_matid[self.table_geom] = self.table_materials[choice]
                 m.geom_rgba[self.table_geom] = (1.0, 1.0, 1.0, 1.0)
             else:
-                m.geom_rgba[self.table_geom] = random_color(rng, (0.0, 0.4), (0.4, 0.9))
+                m.geom_rgba[self.table_geom] = random_color(rng, (0.0, 0.5), (0.3, 0.75))
 
         if self.recolorable_geoms:
             if cfg.object_colors:

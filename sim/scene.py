@@ -48,7 +48,7 @@ def _assets_xml() -> str:
     for i in range(NUM_TABLE_TEXTURES):
         rgb1, rgb2 = palette[i]
         textures.append(
-            f'<texture name="table_tex{i}" type="2d" builtin="{builtins[i]}" rgb1="{rgb1}" rgb2="{rgb2}" '
+            f'<texture name="table_tex{i}" type="cube" builtin="{builtins[i]}" rgb1="{rgb1}" rgb2="{rgb2}" '
             f'width="64" height="64"/>\n'
             f'<material name="table_mat{i}" texture="table_tex{i}" texrepeat="{4 + 2 * i} {2 + i}"/>'
         )

@@ -40,9 +40,10 @@ def test_task_declares_limits_instructions_and_adaptations(name):
     assert len(set(task.seen_instructions)) == len(task.seen_instructions)
 
 
+@pytest.mark.filterwarnings("ignore:.*Casting input x to numpy array")  # grippers are plain floats, as in RoboTwin
 def test_reset_and_step_shapes_no_nan(env):
     obs, info = env.reset(seed=0)
-    assert env.observation_space.contains(obs) or set(obs) == {"observation", "joint_action", "endpose", "instruction"}
+    assert env.observation_space.contains(obs)
     for cam in ("head_camera", "left_camera", "right_camera"):
         rgb = obs["observation"][cam]["rgb"]
         assert rgb.shape == (48, 64, 3) and rgb.dtype == np.uint8 and rgb.std() > 0

@@ -124,11 +124,9 @@ class MoveCanPot(Task):
     def bind(self, env) -> None:
         model = env.model
         self.pot_geoms = [model.geom("pot_bottom").id] + [model.geom(f"pot_wall{k}").id for k in range(POT_SEGMENTS)]
-        env.randomizer.set_recolorable([model.geom("can_body").id, *self.pot_geoms])
+        env.randomizer.set_recolorable([model.geom("can_body").id, self.pot_geoms])  # the pot gets one colour
 
     def initialize_episode(self, env, rng: np.random.Generator) -> dict[str, str]:
-        # The randomiser draws one colour per geom: give the whole pot the colour drawn for its bottom.
-        env.model.geom_rgba[self.pot_geoms] = env.model.geom_rgba[self.pot_geoms[0]]
         pot_xy = np.zeros(2)
         while True:  # RoboTwin's rejection sampling
             can_xy = np.array([rng.uniform(-0.3, 0.3), rng.uniform(0.05, 0.15)])

@@ -107,16 +107,11 @@ class PickDualBottles(Task):
         return "\n".join(bodies)
 
     def bind(self, env) -> None:
-        ids = []
-        for name in BOTTLES:
-            ids += [env.model.geom(f"{name}_body").id, env.model.geom(f"{name}_shoulder").id]
-        env.randomizer.set_recolorable(ids)
+        env.randomizer.set_recolorable(
+            [[env.model.geom(f"{name}_body").id, env.model.geom(f"{name}_shoulder").id] for name in BOTTLES]
+        )
 
     def initialize_episode(self, env, rng: np.random.Generator) -> dict[str, str]:
-        # The randomiser draws one colour per geom: the shoulder takes the colour drawn for the bottle's body.
-        for name in BOTTLES:
-            body, shoulder = env.model.geom(f"{name}_body").id, env.model.geom(f"{name}_shoulder").id
-            env.model.geom_rgba[shoulder] = env.model.geom_rgba[body]
         xy1 = sample_xy(rng, (-0.25, -0.05), (0.03, 0.23))
         xy2 = sample_xy(rng, (0.05, 0.25), (0.03, 0.23))
         # Remembered for keep_out_zones: body positions (xpos) are only updated by the next mj_forward.
