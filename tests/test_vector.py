@@ -6,7 +6,6 @@ import functools
 import multiprocessing as mp
 import os
 import signal
-import string
 import time
 
 import numpy as np
