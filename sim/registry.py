@@ -9,11 +9,12 @@ from pushcut.sim.env import DualPiperEnv, EnvConfig
 from pushcut.sim.randomization import RandomizationConfig
 from pushcut.sim.tasks.base import Task
 from pushcut.sim.tasks.click_bell import ClickBell
+from pushcut.sim.tasks.handover_block import HandoverBlock
 from pushcut.sim.tasks.move_can_pot import MoveCanPot
 from pushcut.sim.tasks.pick_dual_bottles import PickDualBottles
 from pushcut.sim.tasks.stack_bowls_two import StackBowlsTwo
 
-TASKS: dict[str, type[Task]] = {cls.name: cls for cls in (ClickBell, MoveCanPot, PickDualBottles, StackBowlsTwo)}
+TASKS: dict[str, type[Task]] = {cls.name: cls for cls in (ClickBell, HandoverBlock, MoveCanPot, PickDualBottles, StackBowlsTwo)}
 
 
 def task_names() -> list[str]:

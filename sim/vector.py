@@ -13,13 +13,10 @@ traceback) and that worker stays usable. A worker that dies, or does not answer 
 `EnvWorkerError` too, but then the pool is broken: its workers are shut down and every later call raises.
 
 Gymnasium: `register_gymnasium_envs()` registers `pushcut/<task>-v0` (call it in every process that makes envs by
-id, spawned workers included). Gymnasium's vector envs (gymnasium 1.4) handle the nested Dict and the Text
-instruction, but NOT `DualPiperEnv.observation_space` as declared today, because it does not match the observations:
-float32 boxes vs float64 arrays, (1,) gripper boxes vs Python floats (batching fails: "Output array has wrong
-dimensionality") and a Text charset without spaces (shared memory fails: KeyError ' '). So `make_vec(...,
-vectorization_mode="async")` fails until env.py declares float64 boxes, shape () grippers and a printable charset.
-What works (tests/test_vector.py): `AsyncVectorEnv(env_fns, context="spawn", shared_memory=False)` with env_fns that
-set such a conforming space; with shared_memory=True the batched instruction strings come back garbled.
+id, spawned workers included). Gymnasium's own `AsyncVectorEnv(env_fns, context="spawn", shared_memory=False)` works
+with these ids for plain `step` (tests/test_vector.py); with shared_memory=True gymnasium 1.4 garbles the batched
+instruction strings. `EnvPool` exists beside it because rollouts need per-env chunks with early exit and skipped
+(finished) envs, which gymnasium's vector API cannot express.
 """
 
 from __future__ import annotations
