@@ -246,3 +246,36 @@ def approach_direction(env: DualPiperEnv, arm: str, target: np.ndarray, pitch: f
     horizontal = np.array([target[0] - base[0], target[1] - base[1], 0.0])
     horizontal /= np.linalg.norm(horizontal)
     return np.cos(pitch) * horizontal + np.array([0.0, 0.0, -np.sin(pitch)])
+
+
+def side_rotation(env, arm: str, point: np.ndarray, pitch: float) -> np.ndarray:
+    """Approach from the arm's base towards `point`, tilted `pitch` rad below horizontal, fingers closing
+    horizontally (so an upright object held this way stays upright whatever the approach yaw)."""
+    approach = approach_direction(env, arm, point, pitch)
+    return tool_rotation(approach, np.cross([0.0, 0.0, 1.0], approach_direction(env, arm, point, 0.0)))
+
+
+def side_grasp_poses(
+    ctrl: ExpertController,
+    arm: str,
+    point: np.ndarray,
+    targets: tuple[np.ndarray, ...],
+    back: float = 0.08,
+    lift: float = 0.10,
+    pitches_deg=(0, 10, 20, 30, 40, 50),
+) -> tuple[Pose, Pose, Pose, list[Pose]]:
+    """(grasp, pre-grasp, lifted, [carried poses at `targets`]) with the most horizontal approach pitch that reaches
+    all of them; the Piper cannot point horizontally at low points close to its base, so the approach tilts down
+    there. The carried poses keep the pitch and only turn the approach's yaw towards each target from the arm's
+    base, so an upright object stays upright."""
+    env = ctrl.env
+    seeds = [ctrl.action[ctrl._arm_slice(arm)], spec.READY_POSE, *REACH_SEEDS]
+    for pitch in np.radians(pitches_deg):
+        rotation = side_rotation(env, arm, point, pitch)
+        grasp = Pose(point, rotation)
+        pre = Pose(point - back * rotation[:, 2], rotation)
+        lifted = Pose(point + np.array([0.0, 0.0, lift]), rotation)
+        carried = [Pose(target, side_rotation(env, arm, target, pitch)) for target in targets]
+        if all(ctrl._reachable(arm, pose, seeds) for pose in (grasp, pre, lifted, *carried)):
+            return grasp, pre, lifted, carried
+    raise UnreachableError(f"{arm} arm cannot grasp at {np.round(point, 3)} from the side")

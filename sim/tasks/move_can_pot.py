@@ -13,11 +13,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import numpy as np
-from pushcut.sim.expert import GRIPPER_CLOSED, GRIPPER_OPEN, ExpertController
+from pushcut.sim.expert import GRIPPER_CLOSED, GRIPPER_OPEN, ExpertController, side_grasp_poses
 from pushcut.sim.geometry import quat_to_mat, yaw_quat
 from pushcut.sim.randomization import KeepOutZone
 from pushcut.sim.tasks.base import GRIPPER_OPEN_THRESHOLD, Task, arm_for_x
-from pushcut.sim.tasks.pick_dual_bottles import side_grasp_poses
 
 POT_RADIUS = 0.1  # outer radius of the wall
 POT_HEIGHT = 0.1

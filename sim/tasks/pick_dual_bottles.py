@@ -12,9 +12,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import numpy as np
-from pushcut.sim import piper_spec as spec
-from pushcut.sim.expert import GRIPPER_CLOSED, GRIPPER_OPEN, REACH_SEEDS, ExpertController, UnreachableError
-from pushcut.sim.geometry import Pose, quat_to_mat, tool_rotation, yaw_quat
+from pushcut.sim.expert import GRIPPER_CLOSED, GRIPPER_OPEN, ExpertController, side_grasp_poses
+from pushcut.sim.geometry import quat_to_mat, yaw_quat
 from pushcut.sim.randomization import KeepOutZone
 from pushcut.sim.tasks.base import Task, sample_xy
 
@@ -157,39 +156,3 @@ class PickDualBottles(Task):
             zones.append(KeepOutZone.around(*self.spawn_xy[name], 0.08))
             zones.append(KeepOutZone.around(*TARGETS[name], 0.08))
         return zones
-
-
-def side_rotation(env, arm: str, point: np.ndarray, pitch: float) -> np.ndarray:
-    """Approach from the arm's base towards `point`, tilted `pitch` rad below horizontal, fingers closing
-    horizontally (so an upright object held this way stays upright whatever the approach yaw)."""
-    base = env.model.body(f"{arm}/base").pos
-    horizontal = np.array([point[0] - base[0], point[1] - base[1], 0.0])
-    horizontal /= np.linalg.norm(horizontal)
-    approach = np.cos(pitch) * horizontal + np.array([0.0, 0.0, -np.sin(pitch)])
-    return tool_rotation(approach, np.cross([0.0, 0.0, 1.0], horizontal))
-
-
-def side_grasp_poses(
-    ctrl: ExpertController,
-    arm: str,
-    point: np.ndarray,
-    targets: tuple[np.ndarray, ...],
-    back: float = 0.08,
-    lift: float = 0.10,
-    pitches_deg=(0, 10, 20, 30, 40, 50),
-) -> tuple[Pose, Pose, Pose, list[Pose]]:
-    """(grasp, pre-grasp, lifted, [carried poses at `targets`]) with the most horizontal approach pitch that reaches
-    all of them; the Piper cannot point horizontally at low points close to its base, so the approach tilts down
-    there. The carried poses keep the pitch and only turn the approach's yaw towards each target from the arm's
-    base, so an upright object stays upright."""
-    env = ctrl.env
-    seeds = [ctrl.action[ctrl._arm_slice(arm)], spec.READY_POSE, *REACH_SEEDS]
-    for pitch in np.radians(pitches_deg):
-        rotation = side_rotation(env, arm, point, pitch)
-        grasp = Pose(point, rotation)
-        pre = Pose(point - back * rotation[:, 2], rotation)
-        lifted = Pose(point + np.array([0.0, 0.0, lift]), rotation)
-        carried = [Pose(target, side_rotation(env, arm, target, pitch)) for target in targets]
-        if all(ctrl._reachable(arm, pose, seeds) for pose in (grasp, pre, lifted, *carried)):
-            return grasp, pre, lifted, carried
-    raise UnreachableError(f"{arm} arm cannot grasp at {np.round(point, 3)} from the side")
