@@ -35,6 +35,9 @@ CAMERA_NAMES: dict[str, str] = {
     "right_camera": "right/camera",
 }
 DEFAULT_ACTION_HZ = 250.0 / 15.0
+# RoboTwin's gripper thresholds on the [0, 1] opening (envs/robot/robot.py).
+GRIPPER_OPEN_THRESHOLD = 0.8
+GRIPPER_CLOSED_THRESHOLD = 0.2
 _OPEN_ENVS: weakref.WeakSet = weakref.WeakSet()
 SETTLE_SECONDS = 0.2
 
@@ -310,7 +313,23 @@ class DualPiperEnv(gym.Env):
         return self._target.copy()
 
     def gripper_opening(self, arm: str) -> float:
+        """Measured opening in [0, 1] (1 = fully open); a gripper closed on a wide object still reads partly open."""
         return float(np.clip(self.data.qpos[self.finger_qpos_adr[arm]] / spec.FINGER_STROKE_M, 0.0, 1.0))
+
+    def gripper_command(self, arm: str) -> float:
+        """Last commanded opening in [0, 1] (RoboTwin's gripper value)."""
+        return float(self._target[spec.LEFT_GRIPPER_INDEX if arm == "left" else spec.RIGHT_GRIPPER_INDEX])
+
+    def gripper_is_open(self, arm: str) -> bool:
+        """RoboTwin's `is_gripper_open` (> 0.8) on the command and on the measured opening (fingers really apart)."""
+        return self.gripper_command(arm) > GRIPPER_OPEN_THRESHOLD and self.gripper_opening(arm) > GRIPPER_OPEN_THRESHOLD
+
+    def gripper_is_closed(self, arm: str) -> bool:
+        """RoboTwin's `is_gripper_close` (< 0.2) on the command and on the measured opening."""
+        return (
+            self.gripper_command(arm) < GRIPPER_CLOSED_THRESHOLD
+            and self.gripper_opening(arm) < GRIPPER_CLOSED_THRESHOLD
+        )
 
     def tcp_pose(self, arm: str) -> Pose:
         site = self.tcp_site[arm]

@@ -12,9 +12,12 @@ from pushcut.sim.tasks.click_bell import ClickBell
 from pushcut.sim.tasks.handover_block import HandoverBlock
 from pushcut.sim.tasks.move_can_pot import MoveCanPot
 from pushcut.sim.tasks.pick_dual_bottles import PickDualBottles
+from pushcut.sim.tasks.place_a2b_left import PlaceA2BLeft
 from pushcut.sim.tasks.stack_bowls_two import StackBowlsTwo
 
-TASKS: dict[str, type[Task]] = {cls.name: cls for cls in (ClickBell, HandoverBlock, MoveCanPot, PickDualBottles, StackBowlsTwo)}
+TASKS: dict[str, type[Task]] = {
+    cls.name: cls for cls in (ClickBell, HandoverBlock, MoveCanPot, PickDualBottles, PlaceA2BLeft, StackBowlsTwo)
+}
 
 
 def task_names() -> list[str]:

@@ -5,7 +5,6 @@ shared 2-core machine is not a behaviour. docs/benchmarks.md records the measure
 """
 
 import pytest
-
 from pushcut.sim.bench import format_table, run_benchmarks
 
 

@@ -18,9 +18,6 @@ from pushcut.sim.randomization import KeepOutZone
 if TYPE_CHECKING:
     from pushcut.sim.env import DualPiperEnv
 
-# RoboTwin gripper thresholds on the [0, 1] opening (envs/robot/robot.py).
-GRIPPER_OPEN_THRESHOLD = 0.8
-GRIPPER_CLOSED_THRESHOLD = 0.2
 DOWN = np.array([0.0, 0.0, -1.0])
 
 

@@ -13,7 +13,7 @@ import numpy as np
 from pushcut.sim.expert import GRIPPER_CLOSED, ExpertController
 from pushcut.sim.geometry import Pose, yaw_quat
 from pushcut.sim.randomization import KeepOutZone
-from pushcut.sim.tasks.base import GRIPPER_CLOSED_THRESHOLD, Task, arm_for_x, sample_xy
+from pushcut.sim.tasks.base import Task, arm_for_x, sample_xy
 
 BELL_BUTTON_HEIGHT = 0.072  # table top -> top of the button
 
@@ -83,7 +83,7 @@ class ClickBell(Task):
         return env.body_position("bell") + np.array([0.0, 0.0, BELL_BUTTON_HEIGHT])
 
     def check_success(self, env) -> bool:
-        if env.gripper_opening(self.arm) >= GRIPPER_CLOSED_THRESHOLD:
+        if not env.gripper_is_closed(self.arm):
             return False
         button = self.button(env)
         for point in env.contacts(env.gripper_geoms[self.arm], self.bell_geoms):

@@ -19,7 +19,7 @@ from pushcut.sim import piper_spec as spec
 from pushcut.sim.expert import GRIPPER_CLOSED, GRIPPER_OPEN, ExpertController, UnreachableError
 from pushcut.sim.geometry import Pose, quat_to_mat, tool_rotation, yaw_quat
 from pushcut.sim.randomization import KeepOutZone
-from pushcut.sim.tasks.base import GRIPPER_OPEN_THRESHOLD, Task
+from pushcut.sim.tasks.base import Task
 
 BLOCK_HALF = np.array([0.03, 0.03, 0.1])
 PAD_HALF = np.array([0.05, 0.05, 0.005])
@@ -258,7 +258,7 @@ class HandoverBlock(Task):
 
     def check_success(self, env) -> bool:
         dx, dy, dz = np.abs(self.block_bottom(env) - self.pad_top(env))
-        return dx < 0.03 and dy < 0.03 and dz < 0.01 and env.gripper_opening("right") > GRIPPER_OPEN_THRESHOLD
+        return dx < 0.03 and dy < 0.03 and dz < 0.01 and env.gripper_is_open("right")
 
     def expert(self, env) -> Iterator[np.ndarray]:
         ctrl = ExpertController(env)

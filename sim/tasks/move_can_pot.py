@@ -16,7 +16,7 @@ import numpy as np
 from pushcut.sim.expert import GRIPPER_CLOSED, GRIPPER_OPEN, ExpertController, side_grasp_poses
 from pushcut.sim.geometry import quat_to_mat, yaw_quat
 from pushcut.sim.randomization import KeepOutZone
-from pushcut.sim.tasks.base import GRIPPER_OPEN_THRESHOLD, Task, arm_for_x
+from pushcut.sim.tasks.base import Task, arm_for_x
 
 POT_RADIUS = 0.1  # outer radius of the wall
 POT_HEIGHT = 0.1
@@ -140,7 +140,7 @@ class MoveCanPot(Task):
         return {"arm": self.arm}
 
     def check_success(self, env) -> bool:
-        if min(env.gripper_opening("left"), env.gripper_opening("right")) <= GRIPPER_OPEN_THRESHOLD:
+        if not (env.gripper_is_open("left") and env.gripper_is_open("right")):
             return False
         pot, can = env.body_position("pot"), env.body_position("can")
         dx, dy = can[:2] - pot[:2]

@@ -15,12 +15,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import numpy as np
-
 from pushcut.sim import piper_spec as spec
 from pushcut.sim.expert import GRIPPER_CLOSED, GRIPPER_OPEN, REACH_SEEDS, ExpertController, UnreachableError
 from pushcut.sim.geometry import Pose, mat_to_quat, tool_rotation, yaw_quat
 from pushcut.sim.randomization import KeepOutZone
-from pushcut.sim.tasks.base import GRIPPER_OPEN_THRESHOLD, Task, arm_for_x
+from pushcut.sim.tasks.base import Task, arm_for_x
 
 # Bowl: a bottom disk and a conical wall of N_SEGMENTS thin boxes; the body origin is the centre of its bottom.
 N_SEGMENTS = 16
@@ -229,7 +228,7 @@ class StackBowlsTwo(Task):
             return False
         if lower[2] - env.table_z >= Z_TOLERANCE or upper[2] - (env.table_z + NEST_HEIGHT) >= Z_TOLERANCE:
             return False
-        return all(env.gripper_opening(arm) > GRIPPER_OPEN_THRESHOLD for arm in spec.ARMS)
+        return all(env.gripper_is_open(arm) for arm in spec.ARMS)
 
     # ------------------------------------------------------------------ expert
     def _grasp_point(self, env, bowl: str, arm: str) -> tuple[np.ndarray, np.ndarray]:
