@@ -393,13 +393,6 @@ class DualPiperEnv(gym.Env):
         body_id = self.model.body(body).id
         return {g for g in range(self.model.ngeom) if self.model.geom_bodyid[g] == body_id}
 
-    def task_object_bodies(self) -> list[str]:
-        """Names of the task's own bodies (not arms, table, world or distractor slots)."""
-        skip = ("left/", "right/", "distractor", "table", "world")
-        return [
-            self.model.body(b).name for b in range(self.model.nbody) if not self.model.body(b).name.startswith(skip)
-        ]
-
     def close(self) -> None:
         if self._renderer is not None:
             self._renderer.close()

@@ -84,15 +84,13 @@ def test_expert_succeeds_on_fixed_seeds_and_predicate_flips(env):
             continue
         successes += 1
         assert env.task.check_success(env)
-        # Constructed failure: move one task object 0.35 m away (the first movable one, else the first static one).
-        bodies = [env.model.body(b) for b in env.task_object_bodies()]
-        movable = [b for b in bodies if b.jntnum[0] > 0]
-        body = (movable or [b for b in bodies if b.mocapid[0] >= 0])[0]
-        if body.jntnum[0] > 0:
+        # Constructed failure: the manipulated object moved 0.35 m away must break success.
+        body = env.model.body(env.task.manipulated_body())
+        if body.mocapid[0] >= 0:
+            env.data.mocap_pos[body.mocapid[0]] += (0.35, 0.35, 0.0)
+        else:
             adr = env.model.jnt_qposadr[body.jntadr[0]]
             env.data.qpos[adr : adr + 2] += (0.35, 0.35)
-        else:
-            env.data.mocap_pos[body.mocapid[0]] += (0.35, 0.35, 0.0)
         mujoco.mj_forward(env.model, env.data)
         assert not env.task.check_success(env), "moving the objects away must break success"
     assert successes >= len(EXPERT_SEEDS) - 1, f"expert succeeded on {successes}/{len(EXPERT_SEEDS)} fixed seeds"

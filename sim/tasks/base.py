@@ -53,6 +53,10 @@ class Task(abc.ABC):
     def expert(self, env: DualPiperEnv) -> Iterator[np.ndarray]:
         """Scripted demonstration: yields 14-D joint targets; may read the env state between yields."""
 
+    @abc.abstractmethod
+    def manipulated_body(self) -> str:
+        """The body this episode is about (set by `initialize_episode`); moving it far away must break success."""
+
     def keep_out_zones(self, env: DualPiperEnv) -> list[KeepOutZone]:
         """Table areas where distractors must not go (around the task objects and targets)."""
         return []

@@ -82,6 +82,9 @@ class ClickBell(Task):
     def button(self, env) -> np.ndarray:
         return env.body_position("bell") + np.array([0.0, 0.0, BELL_BUTTON_HEIGHT])
 
+    def manipulated_body(self) -> str:
+        return "bell"
+
     def check_success(self, env) -> bool:
         if not env.gripper_is_closed(self.arm):
             return False

@@ -256,6 +256,9 @@ class HandoverBlock(Task):
     def pad_top(self, env) -> np.ndarray:
         return env.body_position("pad") + np.array([0.0, 0.0, 2 * PAD_HALF[2]])
 
+    def manipulated_body(self) -> str:
+        return "block"
+
     def check_success(self, env) -> bool:
         dx, dy, dz = np.abs(self.block_bottom(env) - self.pad_top(env))
         return dx < 0.03 and dy < 0.03 and dz < 0.01 and env.gripper_is_open("right")

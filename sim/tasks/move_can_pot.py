@@ -139,6 +139,9 @@ class MoveCanPot(Task):
         self.target_xy = pot_xy + np.array([self.side * TARGET_OFFSET, 0.0])
         return {"arm": self.arm}
 
+    def manipulated_body(self) -> str:
+        return "can"
+
     def check_success(self, env) -> bool:
         if not (env.gripper_is_open("left") and env.gripper_is_open("right")):
             return False

@@ -124,6 +124,9 @@ class PickDualBottles(Task):
         axis = quat_to_mat(env.body_quat(name))[:, 2]
         return env.body_position(name) + FP0_HEIGHT * axis
 
+    def manipulated_body(self) -> str:
+        return "bottle1"
+
     def check_success(self, env) -> bool:
         for name in BOTTLES:
             fp = self.functional_point(env, name)

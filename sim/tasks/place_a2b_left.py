@@ -358,6 +358,9 @@ class PlaceA2BLeft(Task):
                 return pos_a, pos_b
 
     # ------------------------------------------------------------------ success
+    def manipulated_body(self) -> str:
+        return self.obj_a.key
+
     def check_success(self, env) -> bool:
         a = env.body_position(self.obj_a.key)
         b = env.body_position(self.obj_b.key)

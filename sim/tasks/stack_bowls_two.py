@@ -222,6 +222,9 @@ class StackBowlsTwo(Task):
         self.arms = (arm_for_x(positions[0][0]), arm_for_x(positions[1][0]))
         return {"first_arm": self.arms[0], "second_arm": self.arms[1]}
 
+    def manipulated_body(self) -> str:
+        return "bowl2"
+
     def check_success(self, env) -> bool:
         lower, upper = sorted((env.body_position("bowl1"), env.body_position("bowl2")), key=lambda p: p[2])
         if np.any(np.abs(lower[:2] - upper[:2]) >= XY_TOLERANCE):
