@@ -136,8 +136,9 @@ def generate_demos(
     """Write `episodes` successful expert episodes of `task` to `out_dir`; returns what happened."""
     import time
 
-    from pushcut.sim.registry import get_task, make_config
     from tqdm import tqdm
+
+    from pushcut.sim.registry import get_task, make_config
 
     task_cls = get_task(task)
     overrides = dict(env_overrides or {})

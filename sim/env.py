@@ -3,7 +3,8 @@
 Action: absolute 14-D joint targets `[left joint1..6, left gripper, right joint1..6, right gripper]` (radians; grippers
 in [0, 1] with 1 = open, RoboTwin's `qpos` convention). Each action is held for 1 / action_hz seconds of physics; the
 servo target moves linearly from the previous action to the new one over that period (as the real executor
-interpolates), with each joint limited to 3 rad/s. Default action_hz = 250 / 15 Hz, RoboTwin's demo recording rate.
+interpolates; updated at SERVO_HZ = 100 Hz), each joint limited to 3 rad/s. Default action_hz = 250 / 15 Hz,
+RoboTwin's demo recording rate.
 
 Observation (RoboTwin `get_obs()` keys):
     observation/<camera>/{rgb (H, W, 3) uint8, intrinsic_cv (3, 3), extrinsic_cv (3, 4), cam2world_gl (4, 4)}
@@ -23,6 +24,7 @@ from typing import Any
 import gymnasium as gym
 import mujoco
 import numpy as np
+
 from pushcut.sim import piper_spec as spec
 from pushcut.sim import randomization as dr
 from pushcut.sim import scene
@@ -35,6 +37,7 @@ CAMERA_NAMES: dict[str, str] = {
     "right_camera": "right/camera",
 }
 DEFAULT_ACTION_HZ = 250.0 / 15.0
+SERVO_HZ = 100.0  # servo-target updates per second within an action (the real executor's default loop rate)
 # RoboTwin's gripper thresholds on the [0, 1] opening (envs/robot/robot.py).
 GRIPPER_OPEN_THRESHOLD = 0.8
 GRIPPER_CLOSED_THRESHOLD = 0.2
@@ -99,6 +102,13 @@ class DualPiperEnv(gym.Env):
         self.step_limit = self.config.step_limit or task.step_limit
         self.substeps = max(1, round(1.0 / (self.config.action_hz * self.model.opt.timestep)))
         self.control_dt = self.substeps * self.model.opt.timestep
+        # The servo target moves at SERVO_HZ within an action, as the real executor interpolates between actions:
+        # (fraction of the way to the new action, physics steps held) per servo update.
+        updates = max(1, min(self.substeps, round(self.control_dt * SERVO_HZ)))
+        blocks = [len(b) for b in np.array_split(np.arange(self.substeps), updates)]
+        self._servo_schedule = [((k + 1) / updates, n) for k, n in enumerate(blocks)]
+        self._max_joint_delta = spec.MAX_JOINT_SPEED_RAD_S * self.control_dt
+        self._arm_dims = np.r_[spec.LEFT_ARM_SLICE, spec.RIGHT_ARM_SLICE]
         self._cache_ids()
         self.randomizer = dr.DomainRandomizer(self.model, self.config.randomization)
         task.bind(self)
@@ -254,18 +264,14 @@ class DualPiperEnv(gym.Env):
 
     def _advance(self, target: np.ndarray) -> None:
         """Hold one action for a control period: ramp the servo targets, limit joint speed, check success."""
-        max_delta = spec.MAX_JOINT_SPEED_RAD_S * self.control_dt
         start = self._target
         delta = target - start
-        arm_dims = np.r_[spec.LEFT_ARM_SLICE, spec.RIGHT_ARM_SLICE]
-        delta[arm_dims] = np.clip(delta[arm_dims], -max_delta, max_delta)
-        end = start + delta
+        delta[self._arm_dims] = np.clip(delta[self._arm_dims], -self._max_joint_delta, self._max_joint_delta)
         ctrl_start, ctrl_delta = self._ctrl_from_action(start), self._ctrl_from_action(delta)
-        n = self.substeps
-        for k in range(1, n + 1):
-            self.data.ctrl[:] = ctrl_start + ctrl_delta * (k / n)
-            mujoco.mj_step(self.model, self.data)
-        self._target = end
+        for fraction, nstep in self._servo_schedule:
+            self.data.ctrl[:] = ctrl_start + ctrl_delta * fraction
+            mujoco.mj_step(self.model, self.data, nstep=nstep)
+        self._target = start + delta
         self.elapsed_steps += 1
         if not self.success and self.task.check_success(self):
             self.success = True  # latched, as RoboTwin's stage_success_tag
@@ -337,7 +343,13 @@ class DualPiperEnv(gym.Env):
 
     def render_camera(self, camera: str) -> np.ndarray:
         if self._renderer is None:
-            self._renderer = mujoco.Renderer(self.model, self.config.image_height, self.config.image_width)
+            try:
+                self._renderer = mujoco.Renderer(self.model, self.config.image_height, self.config.image_width)
+            except mujoco.FatalError as error:
+                raise RuntimeError(
+                    f"MuJoCo cannot render ({error}). Set MUJOCO_GL=osmesa (Debian libosmesa6) or egl before mujoco "
+                    "is first imported; pushcut.sim sets osmesa by default only if it is imported first."
+                ) from error
         self._renderer.update_scene(self.data, self.camera_ids[camera])
         return self._renderer.render()
 

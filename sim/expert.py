@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import mujoco
 import numpy as np
+
 from pushcut.sim import piper_spec as spec
 from pushcut.sim.geometry import Pose, mat_to_quat, quat_to_mat, rotation_error, slerp, tool_rotation
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+
 from pushcut.sim import piper_spec as spec
 
 ARM_GEOM_COLLISION = 'contype="2" conaffinity="1"'

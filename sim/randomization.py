@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import mujoco
 import numpy as np
+
 from pushcut.sim import piper_spec as spec
 from pushcut.sim import scene
 

@@ -11,6 +11,7 @@ Rendering is configured for speed on a CPU (no shadows, reflections, skybox or h
 from __future__ import annotations
 
 import mujoco
+
 from pushcut.sim import piper_model
 from pushcut.sim import piper_spec as spec
 

@@ -258,6 +258,7 @@ def register_gymnasium_envs() -> list[str]:
     task's step limit, so no TimeLimit wrapper is added. Keyword arguments of `gymnasium.make` are `EnvConfig`
     overrides, e.g. `gymnasium.make("pushcut/click_bell-v0", image_width=64)`."""
     import gymnasium as gym
+
     from pushcut.sim import task_names
 
     ids = []

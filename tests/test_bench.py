@@ -5,6 +5,7 @@ shared 2-core machine is not a behaviour. docs/benchmarks.md records the measure
 """
 
 import pytest
+
 from pushcut.sim.bench import format_table, run_benchmarks
 
 

@@ -6,6 +6,7 @@ import sys
 
 import imageio.v3 as iio
 import pytest
+
 from pushcut.sim.video import read_mp4
 
 

@@ -9,6 +9,7 @@ import time
 import h5py
 import numpy as np
 import pytest
+
 from pushcut.sim import make
 from pushcut.sim.dataset import DemoDataset
 from pushcut.sim.demos import generate_demos

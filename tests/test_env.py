@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+
 from pushcut.sim import make
 from pushcut.sim import piper_spec as spec
 from pushcut.sim.demos import run_expert

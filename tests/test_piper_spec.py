@@ -4,6 +4,7 @@ import mujoco
 import numpy as np
 import pytest
 from piper_sdk.kinematics.piper_fk import C_PiperForwardKinematics
+
 from pushcut.sim import piper_spec as spec
 from pushcut.sim import scene
 

@@ -3,6 +3,7 @@
 import mujoco
 import numpy as np
 import pytest
+
 from pushcut.sim import piper_spec as spec
 from pushcut.sim.demos import run_expert
 from pushcut.sim.registry import TASKS, make, task_names

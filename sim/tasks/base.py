@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
+
 from pushcut.sim.geometry import tool_rotation
 from pushcut.sim.randomization import KeepOutZone
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import numpy as np
+
 from pushcut.sim.expert import GRIPPER_CLOSED, ExpertController
 from pushcut.sim.geometry import Pose, yaw_quat
 from pushcut.sim.randomization import KeepOutZone

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import numpy as np
+
 from pushcut.sim import piper_spec as spec
 from pushcut.sim.expert import GRIPPER_CLOSED, GRIPPER_OPEN, ExpertController, UnreachableError
 from pushcut.sim.geometry import Pose, quat_to_mat, tool_rotation, yaw_quat

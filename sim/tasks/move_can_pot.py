@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import numpy as np
+
 from pushcut.sim.expert import GRIPPER_CLOSED, GRIPPER_OPEN, ExpertController, side_grasp_poses
 from pushcut.sim.geometry import quat_to_mat, yaw_quat
 from pushcut.sim.randomization import KeepOutZone

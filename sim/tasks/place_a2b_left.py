@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
+
 from pushcut.sim import piper_spec as spec
 from pushcut.sim.expert import GRIPPER_CLOSED, GRIPPER_OPEN, REACH_SEEDS, ExpertController, UnreachableError
 from pushcut.sim.geometry import Pose, quat_to_mat, tool_rotation, yaw_quat

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import numpy as np
+
 from pushcut.sim import piper_spec as spec
 from pushcut.sim.expert import GRIPPER_CLOSED, GRIPPER_OPEN, REACH_SEEDS, ExpertController, UnreachableError
 from pushcut.sim.geometry import Pose, mat_to_quat, tool_rotation, yaw_quat
