@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -74,7 +75,7 @@ def _tasks_markdown() -> str:
             "",
             f"## {name}",
             "",
-            (task.__doc__ or task.description).strip(),
+            (sys.modules[task.__module__].__doc__ or task.description).strip(),
             "",
             f"- step limit: {task.step_limit} actions",
             f"- instructions: {len(task.seen_instructions)} seen, {len(task.unseen_instructions)} unseen, "
@@ -89,6 +90,7 @@ def _tasks_markdown() -> str:
 def experts(
     task: Annotated[list[str] | None, typer.Option("--task", help="Task(s); default: all.")] = None,
     seeds: Annotated[int, typer.Option("--seeds", help="Seeds 0..N-1 per task.")] = 50,
+    randomization: Annotated[str, typer.Option(help="'clean' or 'randomized'.")] = "clean",
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Measure each scripted expert's success rate over fixed seeds (no rendering)."""
@@ -102,7 +104,7 @@ def experts(
         _check_task(name)
     rows = []
     for name in names:
-        env = make(name, cameras=())
+        env = make(name, cameras=(), randomization=randomization)
         results = [run_expert(env, s) for s in tqdm(range(seeds), desc=name, disable=as_json)]
         env.close()
         ok = [r for r in results if r.success]
