@@ -139,9 +139,10 @@ def demo(
     randomization: Annotated[str, typer.Option(help="'clean' or 'randomized'.")] = "clean",
     image_width: int = 320,
     image_height: int = 240,
+    overwrite: Annotated[bool, typer.Option(help="Delete a dataset already in --out instead of resuming it.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
-    """Record expert demonstrations; seeds where the expert fails are filtered out."""
+    """Record expert demonstrations; seeds where the expert fails are filtered out. Reruns resume."""
     from pushcut.sim.demos import generate_demos
 
     _check_task(task)
@@ -153,6 +154,7 @@ def demo(
             seed=seed,
             workers=workers,
             progress=not as_json,
+            overwrite=overwrite,
             env_overrides={"randomization": randomization, "image_width": image_width, "image_height": image_height},
         )
     except (ValueError, PermissionError) as error:

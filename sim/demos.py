@@ -14,6 +14,7 @@ import dataclasses
 import json
 import multiprocessing as mp
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -99,6 +100,8 @@ def _fits(template: str, slots: dict[str, str]) -> bool:
 
 @dataclass
 class DemoSummary:
+    """What a `generate_demos` call did; seeds_tried and expert_success_rate count this call's seeds only."""
+
     task: str
     out_dir: str
     requested: int
@@ -132,8 +135,13 @@ def generate_demos(
     env_overrides: dict[str, Any] | None = None,
     max_seeds: int | None = None,
     progress: bool = True,
+    overwrite: bool = False,
 ) -> DemoSummary:
-    """Write `episodes` successful expert episodes of `task` to `out_dir`; returns what happened."""
+    """Write `episodes` successful expert episodes of `task` to `out_dir`; returns what happened.
+
+    A directory that already holds a dataset of the same task and env config is resumed: its episodes are kept and
+    the seed stream continues after the last seed tried (an interrupted run loses at most the episode in flight).
+    A dataset of another task or config is an error unless `overwrite` is set, which deletes it first."""
     import time
 
     from tqdm import tqdm
@@ -150,29 +158,37 @@ def generate_demos(
         raise ValueError(f"episodes={episodes} must be at least 1")
     if workers < 1:
         raise ValueError(f"workers={workers} must be at least 1")
+    env_config = json.loads(json.dumps(dataclasses.asdict(config)))
+    previous = _existing_index(out, task, env_config, overwrite)
     (out / "data").mkdir(exist_ok=True)
     (out / "instructions").mkdir(exist_ok=True)
     for stale in list((out / "data").glob("*.tmp")) + list((out / "data").glob("seed*.hdf5")):
         stale.unlink()  # leftovers of an interrupted run are never complete episodes
     max_seeds = max_seeds or max(4 * episodes, episodes + 50)
     start = time.time()
-    kept: list[dict[str, Any]] = []
+    kept: list[dict[str, Any]] = previous["episodes"] if previous else []
     failed: list[int] = []
     tried = 0
+    seed = previous["next_seed"] if previous else seed
     index = {
         "format_version": FORMAT_VERSION,
         "task": task,
-        "env_config": json.loads(json.dumps(dataclasses.asdict(config))),
-        "seed_start": seed,
+        "env_config": env_config,
+        "seed_start": previous["seed_start"] if previous else seed,
+        "next_seed": seed,
         "episodes": kept,
     }
+    already = len(kept)
+    if already >= episodes:
+        return DemoSummary(task, str(out), episodes, already, 0, 1.0, [], 0.0)
     ctx = mp.get_context("forkserver")
     worker_overrides = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
-    bar = tqdm(total=episodes, desc=f"demos {task}", unit="ep", disable=not progress)
+    bar = tqdm(total=episodes, initial=already, desc=f"demos {task}", unit="ep", disable=not progress)
     pool = ctx.Pool(workers, initializer=_init_worker, initargs=(task, worker_overrides, str(out)))
     try:
         for result, name in pool.imap(_record_seed, range(seed, seed + max_seeds)):
             tried += 1
+            index["next_seed"] = result.seed + 1
             if name is None:
                 failed.append(result.seed)
                 continue
@@ -206,9 +222,31 @@ def generate_demos(
             leftover.unlink()
     atomic_write_text(out / INDEX_FILE, json.dumps(index, indent=1))
     atomic_write_text(out / "seed.txt", "".join(f"{e['seed']}\n" for e in kept))
+    new = len(kept) - already
     return DemoSummary(
-        task, str(out), episodes, len(kept), tried, len(kept) / max(tried, 1), failed, round(time.time() - start, 2)
+        task, str(out), episodes, len(kept), tried, new / max(tried, 1), failed, round(time.time() - start, 2)
     )
+
+
+def _existing_index(out: Path, task: str, env_config: dict[str, Any], overwrite: bool) -> dict[str, Any] | None:
+    """The index of a dataset to resume, None for a fresh directory; refuses to mix tasks or configs."""
+    index_path = out / INDEX_FILE
+    if not index_path.is_file():
+        return None
+    if overwrite:
+        for sub in ("data", "instructions"):
+            shutil.rmtree(out / sub, ignore_errors=True)
+        index_path.unlink()
+        return None
+    previous = json.loads(index_path.read_text())
+    if previous.get("task") != task or previous.get("env_config") != env_config:
+        raise ValueError(
+            f"{out} already holds a dataset of task {previous.get('task')!r} with a different env config; "
+            "choose another --out or pass --overwrite"
+        )
+    previous["episodes"] = [e for e in previous["episodes"] if (out / e["file"]).is_file()]
+    previous.setdefault("next_seed", max((e["seed"] for e in previous["episodes"]), default=-1) + 1)
+    return previous
 
 
 def _read_instruction(path: Path) -> str:

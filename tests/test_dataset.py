@@ -112,3 +112,18 @@ def test_interrupted_demo_run_leaves_only_complete_episodes(tmp_path):
             assert h["joint_action/vector"].shape[0] > 0
     data = DemoDataset(out)
     assert 2 <= len(data) <= len(files)
+
+
+def test_rerun_resumes_and_refuses_a_different_dataset(tmp_path):
+    out = tmp_path / "d"
+    first = generate_demos("click_bell", 2, out, env_overrides=SMALL, progress=False)
+    assert first.kept == 2
+    again = generate_demos("click_bell", 2, out, env_overrides=SMALL, progress=False)
+    assert again.kept == 2 and again.seeds_tried == 0  # nothing to do
+    more = generate_demos("click_bell", 3, out, env_overrides=SMALL, progress=False)
+    seeds = [e.seed for e in DemoDataset(out)]
+    assert more.kept == 3 and len(set(seeds)) == 3 and seeds[:2] == [0, 1]
+    with pytest.raises(ValueError, match="different env config"):
+        generate_demos("click_bell", 3, out, env_overrides={"image_width": 32, "image_height": 24}, progress=False)
+    fresh = generate_demos("click_bell", 1, out, env_overrides=SMALL, progress=False, overwrite=True)
+    assert fresh.kept == 1 and len(DemoDataset(out)) == 1 and len(list((out / "data").iterdir())) == 1
