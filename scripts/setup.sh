@@ -17,16 +17,26 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 PYTHON="${PYTHON:-python3}"
+fresh_venv=0
 if [ ! -x .venv/bin/python ]; then
   echo "setup: creating .venv with $($PYTHON --version)"
   "$PYTHON" -m venv .venv
-  .venv/bin/python -m pip install -q --upgrade pip
+  fresh_venv=1
 fi
-PIP=(.venv/bin/python -m pip install -q --disable-pip-version-check)
+# pip, quiet; on failure its whole log is shown (without the index's harmless "Location ... ignored" lines).
+pip_install() {
+  local log=.venv/pip-install.log
+  if ! .venv/bin/python -m pip install -q --disable-pip-version-check "$@" >"$log" 2>&1; then
+    grep -v "^WARNING: Location" "$log" >&2
+    echo "setup: pip install $* failed (log: $log)" >&2
+    exit 1
+  fi
+}
+[ "$fresh_venv" = 1 ] && pip_install --upgrade pip
 
 if ! .venv/bin/python -c "import torch, sys; sys.exit(torch.__version__.split('+')[0] != '2.13.0')" 2>/dev/null; then
   echo "setup: installing torch==2.13.0 (CPU)"
-  "${PIP[@]}" torch==2.13.0
+  pip_install torch==2.13.0
 fi
 
 # Reinstall the project only when its dependency list changed.
@@ -34,7 +44,7 @@ stamp=.venv/.pushcut-installed
 want=$(sha256sum pyproject.toml | cut -d' ' -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ] || ! .venv/bin/python -c "import pushcut.sim" 2>/dev/null; then
   echo "setup: installing pushcut[all] (editable)"
-  "${PIP[@]}" -e ".[all]" 2>&1 | grep -v "^WARNING: Location" || true
+  pip_install -e ".[all]"
   .venv/bin/python -c "import pushcut.sim, mujoco, torch" # fail loudly if the install did not work
   echo "$want" > "$stamp"
 fi
