@@ -8,7 +8,7 @@ warm-started from the previous target (smooth, no branch flips).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
 import mujoco
@@ -94,12 +94,13 @@ class ExpertController:
         arm: str,
         position: np.ndarray,
         closing_axis=None,
-        also_reach: tuple[np.ndarray, ...] = (),
+        also_reach: tuple[np.ndarray, ...] | Callable[[np.ndarray], Sequence[np.ndarray]] = (),
         pitches_deg=(90, 80, 70, 60, 50, 40, 30, 20, 10, 0),
     ) -> np.ndarray:
         """The most vertical gripper rotation that reaches `position`, tilting the approach towards the arm's base.
 
-        Every position in `also_reach` must be reachable with the same rotation (e.g. the pre-grasp pose).
+        Every position in `also_reach` must be reachable with the same rotation (e.g. the pre-grasp pose); it may be
+        a function of the candidate rotation when those positions depend on it (offsets along the approach).
         The Piper's wrist pitch is limited to +-70 deg, so straight-down grasps are only reachable close to the base;
         further out the approach leans over, as RoboTwin's planner does. `closing_axis(approach)` returns the finger
         direction; by default the fingers close horizontally, across the approach.
@@ -111,7 +112,8 @@ class ExpertController:
             if np.linalg.norm(closing) < 1e-6:
                 closing = np.cross([0.0, 0.0, 1.0], approach_direction(self.env, arm, position, 0.0))
             rotation = tool_rotation(approach, closing)
-            if all(self._reachable(arm, Pose(p, rotation), seeds) for p in (position, *also_reach)):
+            others = also_reach(rotation) if callable(also_reach) else also_reach
+            if all(self._reachable(arm, Pose(p, rotation), seeds) for p in (position, *others)):
                 return rotation
         raise UnreachableError(f"{arm} arm cannot reach {np.round(position, 3)} with any approach pitch")
 

@@ -101,9 +101,13 @@ class ClickBell(Task):
         arm, button = self.arm, self.button(env)
         # Finger tips reach 1.75 cm past the TCP; aim them 8 mm into the (static) button so the arm presses on it.
         tip = 0.0175 - 0.008
-        rotation = ctrl.reachable_rotation(arm, button, also_reach=(button + [0.0, 0.0, 0.10],))
-        press = Pose(button - rotation[:, 2] * tip, rotation)
-        above = Pose(press.position + [0.0, 0.0, 0.10], rotation)
+        def press_and_above(rotation: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            press = button - rotation[:, 2] * tip
+            return press, press + [0.0, 0.0, 0.10]
+
+        rotation = ctrl.reachable_rotation(arm, button, also_reach=press_and_above)
+        press_position, above_position = press_and_above(rotation)
+        press, above = Pose(press_position, rotation), Pose(above_position, rotation)
         yield from ctrl.move(**{arm: above}, **{f"{arm}_gripper": GRIPPER_CLOSED})
         yield from ctrl.move_linear(**{arm: press}, speed=0.15)
         yield from ctrl.hold(4)
