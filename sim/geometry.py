@@ -42,15 +42,6 @@ def yaw_quat(yaw: float) -> np.ndarray:
     return np.array([np.cos(yaw / 2), 0.0, 0.0, np.sin(yaw / 2)])
 
 
-def quat_to_euler_xyz(quat: np.ndarray) -> np.ndarray:
-    """Roll, pitch, yaw (radians) of a quaternion, extrinsic x-y-z convention."""
-    m = quat_to_mat(quat)
-    pitch = np.arcsin(np.clip(-m[2, 0], -1.0, 1.0))
-    roll = np.arctan2(m[2, 1], m[2, 2])
-    yaw = np.arctan2(m[1, 0], m[0, 0])
-    return np.array([roll, pitch, yaw])
-
-
 def slerp(q0: np.ndarray, q1: np.ndarray, t: float) -> np.ndarray:
     q0, q1 = np.asarray(q0, dtype=float), np.asarray(q1, dtype=float)
     dot = float(np.dot(q0, q1))

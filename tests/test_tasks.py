@@ -51,6 +51,8 @@ def test_reset_and_step_shapes_no_nan(env):
     assert obs["joint_action"]["vector"].shape == (14,)
     assert obs["endpose"]["left_endpose"].shape == (7,)
     assert isinstance(obs["instruction"], str) and "{" not in obs["instruction"] and obs["instruction"]
+    for template in env.task.seen_instructions + env.task.unseen_instructions:
+        template.format(**env.instruction_slots)  # every placeholder is filled by the episode's slots
     action = env.commanded_action
     for _ in range(3):
         obs, reward, terminated, truncated, info = env.step(action)

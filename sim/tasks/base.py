@@ -7,19 +7,15 @@ its language templates. It is handed the environment (`DualPiperEnv`) to read an
 from __future__ import annotations
 
 import abc
-import string
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
-from pushcut.sim.geometry import tool_rotation
 from pushcut.sim.randomization import KeepOutZone
 
 if TYPE_CHECKING:
     from pushcut.sim.env import DualPiperEnv
-
-DOWN = np.array([0.0, 0.0, -1.0])
 
 
 class Task(abc.ABC):
@@ -67,22 +63,10 @@ class Task(abc.ABC):
         text = templates[int(rng.integers(len(templates)))]
         return text.format(**slots)
 
-    @classmethod
-    def template_fields(cls) -> set[str]:
-        fields = set()
-        for text in cls.seen_instructions + cls.unseen_instructions:
-            fields |= {name for _, name, _, _ in string.Formatter().parse(text) if name}
-        return fields
-
 
 def arm_for_x(x: float) -> str:
     """RoboTwin's ArmTag rule: the arm on the object's side of the table."""
     return "left" if x < 0 else "right"
-
-
-def top_down(closing_axis=(1.0, 0.0, 0.0)) -> np.ndarray:
-    """Gripper rotation pointing straight down with the fingers closing along `closing_axis`."""
-    return tool_rotation(DOWN, np.asarray(closing_axis, dtype=float))
 
 
 def sample_xy(rng: np.random.Generator, x_range, y_range, min_abs_x: float = 0.0) -> np.ndarray:

@@ -101,6 +101,7 @@ class ClickBell(Task):
         arm, button = self.arm, self.button(env)
         # Finger tips reach 1.75 cm past the TCP; aim them 8 mm into the (static) button so the arm presses on it.
         tip = 0.0175 - 0.008
+
         def press_and_above(rotation: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             press = button - rotation[:, 2] * tip
             return press, press + [0.0, 0.0, 0.10]
