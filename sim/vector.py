@@ -99,6 +99,11 @@ class EnvPool:
         tasks = [task] * num_envs if isinstance(task, str) else list(task)
         if num_envs < 1 or len(tasks) != num_envs:
             raise ValueError(f"num_envs={num_envs} must be >= 1 and match the number of tasks ({len(tasks)})")
+        from pushcut.sim.registry import get_task, make_config
+
+        for name in set(tasks):
+            get_task(name)  # unknown task: a clear error here, before any process starts
+        make_config(**dict(env_overrides or {}))  # bad options too
         self.num_envs = num_envs
         self.tasks = tasks
         self.step_timeout = step_timeout

@@ -190,3 +190,10 @@ def test_gymnasium_async_vector_env_steps_click_bell():
         assert list(info["elapsed_steps"]) == [1, 1]
     finally:
         venv.close()
+
+
+def test_bad_task_or_option_fails_before_any_worker_starts():
+    with pytest.raises(ValueError, match="registered tasks"):
+        EnvPool("no_such_task", 2)
+    with pytest.raises(ValueError, match="unknown env option"):
+        EnvPool("click_bell", 1, env_overrides={"colour": "red"})
