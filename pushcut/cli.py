@@ -7,7 +7,11 @@ import typer
 from pushcut.quickstart import quickstart
 from pushcut.sim.cli import app as sim_app
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    help="pushcut: VLA policies trained with SFT and GRPO in a dual-Piper MuJoCo world, served to real Piper arms.",
+)
 app.add_typer(sim_app, name="sim", help="Simulation: tasks, expert demonstrations, renders, videos, benchmarks.")
 app.command("quickstart")(quickstart)
 
