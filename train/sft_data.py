@@ -1,0 +1,158 @@
+"""Supervised fine-tuning samples over a demonstration directory (`pushcut sim demo`).
+
+Every timestep t of every episode is one sample:
+
+    images       the policy's cameras at t, preprocessed (train: random 90 % crop, eval: centre) → uint8
+                 (n_cameras, S, S, 3)
+    instruction  the episode's instruction
+    proprio      states[t], normalised to [-1, 1] with the proprio NormStats (float32, 14)
+    actions      actions[t : t + chunk], padded to ``chunk`` by repeating the episode's last action (float32)
+    tokens       ActionTokenizer.encode(actions) (int64, (chunk, 14))
+
+Validation happens in the constructor, before any training step: action/proprio dimensions, lengths and the
+presence of every camera the policy needs in every episode file. The small arrays are cached; JPEG frames are
+decoded lazily per item. The crop of item i in epoch e is drawn from ``default_rng([seed, e, i])``, so batches do
+not depend on the number of DataLoader workers (call ``set_epoch`` before iterating; workers are re-created per
+epoch unless ``persistent_workers``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from pushcut.sim.dataset import DemoDataset, Episode, decode_jpeg
+from pushcut.train.action_tokenizer import ActionTokenizer, NormMode, NormStats
+from pushcut.train.preprocess import preprocess_images
+from pushcut.train.presets import PolicyConfig
+
+
+def load_episodes(dataset: DemoDataset, config: PolicyConfig) -> list[Episode]:
+    """All episodes of ``dataset``, validated against ``config``; ValueError naming the file on any mismatch."""
+    if len(dataset) == 0:
+        raise ValueError(f"{dataset.root} holds no episodes")
+    episodes = []
+    for i in range(len(dataset)):
+        try:
+            ep = dataset.episode(i)
+        except ValueError as e:  # DemoDataset checks the (T, 14) layout itself
+            raise ValueError(f"{e}; the policy needs action_dim {config.action_dim}") from None
+        name = ep.path
+        if ep.actions.ndim != 2 or ep.actions.shape[1] != config.action_dim:
+            raise ValueError(f"{name}: actions have shape {ep.actions.shape}, expected (T, {config.action_dim})")
+        if ep.states.shape != (len(ep.actions), config.proprio_dim):
+            raise ValueError(
+                f"{name}: joint_state/vector has shape {ep.states.shape}, expected ({len(ep.actions)}, "
+                f"{config.proprio_dim})"
+            )
+        if len(ep) == 0 or not (np.all(np.isfinite(ep.actions)) and np.all(np.isfinite(ep.states))):
+            raise ValueError(f"{name}: empty episode or non-finite actions/states")
+        with h5py.File(ep.path, "r") as f:
+            available = sorted(f["observation"].keys()) if "observation" in f else []
+            for cam in config.cameras:
+                if f"observation/{cam}/rgb" not in f:
+                    raise ValueError(
+                        f"{name}: camera {cam!r} needed by the policy is missing; available cameras: {available}"
+                    )
+                if len(f[f"observation/{cam}/rgb"]) != len(ep):
+                    raise ValueError(
+                        f"{name}: camera {cam!r} has {len(f[f'observation/{cam}/rgb'])} frames, expected {len(ep)}"
+                    )
+        episodes.append(ep)
+    return episodes
+
+
+def compute_norm_stats(dataset: DemoDataset | list[Episode], mode: NormMode = "minmax") -> tuple[NormStats, NormStats]:
+    """(action stats, proprio stats) over every timestep of every episode."""
+    episodes = list(dataset)
+    actions = np.concatenate([ep.actions for ep in episodes])
+    states = np.concatenate([ep.states for ep in episodes])
+    return NormStats.from_data(actions, mode), NormStats.from_data(states, mode)
+
+
+class SFTDataset(Dataset):
+    """One sample per (episode, timestep) of a demonstration directory; see the module docstring."""
+
+    def __init__(
+        self,
+        root: str | Path | DemoDataset,
+        config: PolicyConfig,
+        tokenizer: ActionTokenizer,
+        proprio_stats: NormStats,
+        *,
+        train: bool = True,
+        seed: int = 0,
+    ) -> None:
+        self.demos = root if isinstance(root, DemoDataset) else DemoDataset(root)
+        self.config = config
+        if tokenizer.dim != config.action_dim or proprio_stats.dim != config.proprio_dim:
+            raise ValueError(
+                f"tokenizer dim {tokenizer.dim} / proprio stats dim {proprio_stats.dim} do not match the config's "
+                f"action_dim {config.action_dim} / proprio_dim {config.proprio_dim}"
+            )
+        self.tokenizer = tokenizer
+        self.proprio = ActionTokenizer(proprio_stats, n_bins=config.n_bins)  # only its normalize() is used
+        self.train = train
+        self.seed = int(seed)
+        self.epoch = 0
+        self.episodes = load_episodes(self.demos, config)
+        lengths = np.array([len(ep) for ep in self.episodes])
+        self._offsets = np.concatenate([[0], np.cumsum(lengths)])
+
+    def __len__(self) -> int:
+        return int(self._offsets[-1])
+
+    def set_epoch(self, epoch: int) -> None:
+        """Select the crop positions of ``epoch`` (deterministic per (seed, epoch, index))."""
+        self.epoch = int(epoch)
+
+    def locate(self, index: int) -> tuple[int, int]:
+        """(episode number, timestep) of sample ``index``."""
+        if not 0 <= index < len(self):
+            raise IndexError(f"sample index {index} out of range [0, {len(self)})")
+        e = int(np.searchsorted(self._offsets, index, side="right") - 1)
+        return e, int(index - self._offsets[e])
+
+    def target(self, episode: int, t: int) -> np.ndarray:
+        """actions[t : t + chunk] of ``episode``, the last action repeated to ``chunk`` rows."""
+        actions = self.episodes[episode].actions
+        rows = np.minimum(np.arange(t, t + self.config.chunk), len(actions) - 1)
+        return actions[rows]
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        e, t = self.locate(int(index))
+        ep = self.episodes[e]
+        with h5py.File(ep.path, "r") as f:
+            raw = np.stack([decode_jpeg(f[f"observation/{cam}/rgb"][t]) for cam in self.config.cameras])
+        rng = np.random.default_rng([self.seed, self.epoch, int(index)]) if self.train else None
+        images = preprocess_images(raw, self.config.image_size, train=self.train, rng=rng)
+        target = self.target(e, t)
+        return {
+            "images": images,
+            "instruction": ep.instruction,
+            "proprio": self.proprio.normalize(ep.states[t]).astype(np.float32),
+            "actions": target.astype(np.float32),
+            "tokens": self.tokenizer.encode(target),
+            "episode": e,
+            "t": t,
+        }
+
+
+def collate(samples: list[dict[str, Any]]) -> dict[str, Any]:
+    """Stack samples: images uint8 (B, n_cam, S, S, 3), instructions list[str], proprio float32 (B, 14),
+    actions float32 / tokens int64 (B, chunk, 14), episode / t int64 (B,). Feed the model with
+    ``policy.make_batch(b["images"], b["instructions"], b["proprio"])`` and ``policy.loss(batch, b["tokens"])``."""
+    return {
+        "images": torch.from_numpy(np.stack([s["images"] for s in samples])),
+        "instructions": [s["instruction"] for s in samples],
+        "proprio": torch.from_numpy(np.stack([s["proprio"] for s in samples])),
+        "actions": torch.from_numpy(np.stack([s["actions"] for s in samples])),
+        "tokens": torch.from_numpy(np.stack([s["tokens"] for s in samples])),
+        "episode": torch.tensor([s["episode"] for s in samples], dtype=torch.int64),
+        "t": torch.tensor([s["t"] for s in samples], dtype=torch.int64),
+    }
