@@ -1,0 +1,348 @@
+"""Supervised fine-tuning of the token VLA on a demonstration directory, with exact resume.
+
+``train_sft(SFTConfig(...))`` trains ``VLAPolicy`` with cross-entropy on the action tokens: AdamW (no weight
+decay on biases / norms / 1-D parameters), linear warm-up then cosine decay to ``min_lr_ratio * lr`` (or constant),
+gradient clipping, bf16 autocast on CUDA (fp32 on CPU), a DataLoader whose sample order in epoch ``e`` is
+``randperm(len, generator=seed(seed, e))``.
+
+Outputs under ``out``::
+
+    metrics.jsonl              one JSON object per log step: {"step", "epoch", <metric name>: value, ...}
+    tb/                        TensorBoard scalars with the same names
+    checkpoints/step_<N>/      checkpoint directories (train/checkpoint.py), every ``save_every`` steps + the last
+    latest                     atomic symlink to the newest checkpoint
+
+Metric names (documented, stable):
+
+    train/loss            mean cross-entropy of the action tokens over the steps since the last log
+    train/lr              learning rate of the last step
+    train/grad_norm       total L2 norm of the gradients before clipping (mean since the last log)
+    train/samples_per_s   training throughput since the last log (data loading included)
+    train/token_accuracy  fraction of action tokens whose argmax bin equals the target (mean since the last log)
+
+Exact resume (``resume=True``): the newest checkpoint ``out/latest`` supplies the weights, the optimizer and
+scheduler states, the python / numpy / torch (and CUDA) RNG states and the data position (epoch + batches consumed
+in it); the epoch's permutation is regenerated from its seed and the consumed batches are skipped, so the resumed
+run sees exactly the batches an uninterrupted one would. Crop augmentation is a function of (seed, epoch, index)
+(train/sft_data.py), independent of workers. ``metrics.jsonl`` lines beyond the resumed step are dropped and
+TensorBoard is purged from that step on.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import random
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, Sampler
+
+from pushcut.sim.dataset import DemoDataset
+from pushcut.train.action_tokenizer import ActionTokenizer
+from pushcut.train.checkpoint import load_checkpoint, load_training_state, save_checkpoint, update_link
+from pushcut.train.model import VLAPolicy
+from pushcut.train.presets import get_preset
+from pushcut.train.sft_data import SFTDataset, collate, compute_norm_stats, load_episodes
+
+METRICS_FILE = "metrics.jsonl"
+METRIC_NAMES = ("train/loss", "train/lr", "train/grad_norm", "train/samples_per_s", "train/token_accuracy")
+
+
+@dataclass(frozen=True)
+class SFTConfig:
+    data: str  # demonstration directory (pushcut sim demo)
+    out: str  # run directory
+    preset: str = "tiny"
+    preset_overrides: dict[str, Any] = field(default_factory=dict)  # get_preset(preset, **preset_overrides)
+    epochs: int = 10
+    max_steps: int | None = None  # overrides epochs when set
+    batch_size: int = 32
+    lr: float = 3e-4
+    weight_decay: float = 0.01
+    betas: tuple[float, float] = (0.9, 0.95)
+    warmup_steps: int = 100
+    schedule: str = "cosine"  # "cosine" | "constant" (after warm-up)
+    min_lr_ratio: float = 0.1  # cosine floor as a fraction of lr
+    grad_clip: float = 1.0  # <= 0: no clipping (norm still logged)
+    num_workers: int = 2
+    seed: int = 0
+    log_every: int = 10
+    save_every: int = 0  # 0: only the final checkpoint
+    resume: bool = False
+    stop_after: int | None = None  # end this invocation at this step (checkpoint saved), e.g. for job time limits
+    device: str = "auto"  # "auto" → cuda if available, else cpu
+    norm_mode: str = "minmax"  # action / proprio normalisation: "minmax" | "percentile"
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        if self.schedule not in ("cosine", "constant"):
+            raise ValueError(f"schedule {self.schedule!r} not in ('cosine', 'constant')")
+        if self.batch_size < 1 or self.epochs < 1 or (self.max_steps is not None and self.max_steps < 1):
+            raise ValueError("batch_size, epochs and max_steps must be >= 1")
+        if self.lr <= 0 or self.warmup_steps < 0 or self.log_every < 1 or self.save_every < 0:
+            raise ValueError("lr must be > 0, warmup_steps/save_every >= 0, log_every >= 1")
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["betas"] = list(d["betas"])
+        return d
+
+
+class _EpochSampler(Sampler[int]):
+    """The seeded permutation of one epoch, minus the first ``skip`` samples."""
+
+    def __init__(self, n: int, seed: int, epoch: int, skip: int) -> None:
+        g = torch.Generator().manual_seed(_epoch_seed(seed, epoch))
+        self.order = torch.randperm(n, generator=g).tolist()[skip:]
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.order)
+
+    def __len__(self) -> int:
+        return len(self.order)
+
+
+def _epoch_seed(seed: int, epoch: int) -> int:
+    return (int(seed) * 1_000_003 + int(epoch) * 7919 + 17) % (2**63)
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def lr_lambda_factory(warmup: int, total: int, schedule: str, min_ratio: float):
+    """LambdaLR multiplier: linear warm-up (step+1)/warmup, then cosine from 1 to ``min_ratio`` (or constant)."""
+
+    def f(step: int) -> float:
+        if warmup > 0 and step < warmup:
+            return (step + 1) / warmup
+        if schedule == "constant":
+            return 1.0
+        progress = min(1.0, (step - warmup) / max(1, total - warmup))
+        return min_ratio + (1.0 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+    return f
+
+
+def _rng_state() -> dict[str, Any]:
+    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict[str, Any]) -> None:
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _param_groups(policy: torch.nn.Module, weight_decay: float) -> list[dict[str, Any]]:
+    decay, no_decay = [], []
+    for name, p in policy.named_parameters():
+        if not p.requires_grad:
+            continue
+        (no_decay if p.ndim < 2 or "norm" in name.lower() or name.endswith(".bias") else decay).append(p)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def _trim_metrics(path: Path, step: int) -> None:
+    if not path.is_file():
+        return
+    kept = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line)["step"] <= step]
+    path.write_text("".join(line + "\n" for line in kept))
+
+
+def train_sft(config: SFTConfig) -> dict[str, Any]:
+    """Train (or resume) per ``config``; returns a summary dict (see the end of the function)."""
+    device = resolve_device(config.device)
+    use_bf16 = device.type == "cuda"
+    out = Path(config.out)
+    out.mkdir(parents=True, exist_ok=True)
+    random.seed(config.seed)
+    np.random.seed(config.seed)
+    torch.manual_seed(config.seed)
+
+    policy_cfg = get_preset(config.preset, **dict(config.preset_overrides))
+    demos = DemoDataset(config.data)
+    episodes = load_episodes(demos, policy_cfg)  # validates the whole dataset before anything else
+
+    state: dict[str, Any] | None = None
+    if config.resume:
+        latest = out / "latest"
+        if not latest.exists():
+            raise FileNotFoundError(f"resume=True but {latest} does not exist (no checkpoint to resume from)")
+        policy, tokenizer, proprio_stats, meta = load_checkpoint(latest)
+        ckpt_cfg = dataclasses.replace(policy.config, weights_dir=None)
+        if ckpt_cfg != dataclasses.replace(policy_cfg, weights_dir=None):
+            raise ValueError(f"{latest}: its policy config differs from preset {config.preset!r} + overrides")
+        state = load_training_state(latest)
+        policy.train()
+    else:
+        action_stats, proprio_stats = compute_norm_stats(episodes, config.norm_mode)
+        tokenizer = ActionTokenizer(action_stats, n_bins=policy_cfg.n_bins)
+        policy = VLAPolicy(policy_cfg).train()
+    policy.to(device)
+
+    dataset = SFTDataset(demos, policy_cfg, tokenizer, proprio_stats, train=True, seed=config.seed)
+    steps_per_epoch = len(dataset) // config.batch_size
+    if steps_per_epoch == 0:
+        raise ValueError(f"{config.data}: {len(dataset)} samples < batch_size {config.batch_size}")
+    total_steps = config.max_steps or config.epochs * steps_per_epoch
+
+    optimizer = torch.optim.AdamW(
+        _param_groups(policy, config.weight_decay), lr=config.lr, betas=tuple(config.betas), eps=1e-8
+    )
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lr_lambda_factory(config.warmup_steps, total_steps, config.schedule, config.min_lr_ratio)
+    )
+    step, epoch, consumed = 0, 0, 0
+    if state is not None:
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        step, epoch, consumed = int(state["step"]), int(state["epoch"]), int(state["batches_consumed"])
+        _set_rng_state(state["rng"])
+        _trim_metrics(out / METRICS_FILE, step)
+
+    from torch.utils.tensorboard import SummaryWriter
+    from tqdm import tqdm
+
+    writer = SummaryWriter(str(out / "tb"), purge_step=step if state is not None else None)
+    metrics_f = (out / METRICS_FILE).open("a" if state is not None else "w")
+    bar = tqdm(total=total_steps, initial=step, disable=not config.progress, desc="sft", dynamic_ncols=True)
+
+    tasks = [demos.task]
+    losses: list[float] = []
+    window = {"loss": 0.0, "acc": 0.0, "gnorm": 0.0, "n": 0, "samples": 0, "t0": time.perf_counter()}
+    total_samples, train_time = 0, 0.0
+    last_ckpt: Path | None = None
+    params = [p for p in policy.parameters() if p.requires_grad]
+
+    def save(step_now: int) -> Path:
+        ts = {
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "rng": _rng_state(),
+            "epoch": epoch,
+            "batches_consumed": consumed,
+            "step": step_now,
+        }
+        path = save_checkpoint(
+            out / "checkpoints" / f"step_{step_now}",
+            policy,
+            tokenizer,
+            proprio_stats,
+            preset=config.preset,
+            action_hz=demos.action_hz,
+            tasks=tasks,
+            step=step_now,
+            training_state=ts,
+            extra={"sft_config": config.to_dict(), "dataset": str(config.data), "episodes": len(episodes)},
+        )
+        update_link(out / "latest", path)
+        return path
+
+    t_start = time.perf_counter()
+    try:
+        while step < total_steps:
+            dataset.set_epoch(epoch)
+            sampler = _EpochSampler(len(dataset), config.seed, epoch, consumed * config.batch_size)
+            loader = DataLoader(
+                dataset,
+                batch_size=config.batch_size,
+                sampler=sampler,
+                collate_fn=collate,
+                num_workers=config.num_workers,
+                drop_last=True,
+                pin_memory=device.type == "cuda",
+                generator=torch.Generator().manual_seed(_epoch_seed(config.seed, epoch)),
+            )
+            for b in loader:
+                t_step = time.perf_counter()
+                batch = policy.make_batch(b["images"], b["instructions"], b["proprio"])
+                tokens = b["tokens"].to(device)
+                with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=use_bf16):
+                    logits = policy(batch)
+                logits = logits.float()
+                # identical to VLAPolicy.loss, computed once from the logits so accuracy needs no second pass
+                loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), tokens.reshape(-1).long())
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                max_norm = config.grad_clip if config.grad_clip > 0 else float("inf")
+                gnorm = torch.nn.utils.clip_grad_norm_(params, max_norm)
+                optimizer.step()
+                scheduler.step()
+                step += 1
+                consumed += 1
+                train_time += time.perf_counter() - t_step
+                total_samples += len(tokens)
+                loss_v = float(loss.detach())
+                losses.append(loss_v)
+                window["loss"] += loss_v
+                window["acc"] += float((logits.detach().argmax(-1) == tokens).float().mean())
+                window["gnorm"] += float(gnorm)
+                window["n"] += 1
+                window["samples"] += len(tokens)
+                bar.update(1)
+                bar.set_postfix(loss=f"{loss_v:.3f}")
+                if consumed == steps_per_epoch:
+                    epoch, consumed = epoch + 1, 0
+                if step % config.log_every == 0 or step == total_steps:
+                    elapsed = max(1e-9, time.perf_counter() - window["t0"])
+                    n = window["n"]
+                    row = {
+                        "train/loss": window["loss"] / n,
+                        "train/lr": scheduler.get_last_lr()[0],
+                        "train/grad_norm": window["gnorm"] / n,
+                        "train/samples_per_s": window["samples"] / elapsed,
+                        "train/token_accuracy": window["acc"] / n,
+                    }
+                    for k, v in row.items():
+                        writer.add_scalar(k, v, step)
+                    metrics_f.write(json.dumps({"step": step, "epoch": epoch, **row}) + "\n")
+                    metrics_f.flush()
+                    window.update(loss=0.0, acc=0.0, gnorm=0.0, n=0, samples=0, t0=time.perf_counter())
+                if (config.save_every and step % config.save_every == 0) or step == total_steps:
+                    last_ckpt = save(step)
+                    window["t0"] = time.perf_counter()  # checkpoint time is not training throughput
+                if config.stop_after is not None and step >= config.stop_after and step < total_steps:
+                    if last_ckpt is None or last_ckpt.name != f"step_{step}":
+                        last_ckpt = save(step)
+                    break
+                if step >= total_steps:
+                    break
+            del loader
+            if config.stop_after is not None and step >= config.stop_after:
+                break
+    finally:
+        bar.close()
+        writer.close()
+        metrics_f.close()
+
+    wall = time.perf_counter() - t_start
+    return {
+        "step": step,
+        "epoch": epoch,
+        "total_steps": total_steps,
+        "steps_per_epoch": steps_per_epoch,
+        "final_loss": losses[-1] if losses else None,
+        "losses": losses,  # per-step losses of this invocation
+        "checkpoint": str(last_ckpt) if last_ckpt else None,
+        "samples_per_s": total_samples / train_time if train_time > 0 else None,  # step compute only
+        "samples_per_s_end_to_end": total_samples / wall if wall > 0 else None,  # incl. data loading + saving
+        "wall_s": wall,
+        "device": str(device),
+        "num_parameters": policy.num_parameters(),
+    }
