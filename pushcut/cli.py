@@ -6,6 +6,7 @@ import typer
 
 from pushcut.quickstart import quickstart
 from pushcut.sim.cli import app as sim_app
+from pushcut.train.cli import app as train_app
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -13,6 +14,7 @@ app = typer.Typer(
     help="pushcut: VLA policies trained with SFT and GRPO in a dual-Piper MuJoCo world, served to real Piper arms.",
 )
 app.add_typer(sim_app, name="sim", help="Simulation: tasks, expert demonstrations, renders, videos, benchmarks.")
+app.add_typer(train_app, name="train", help="Training: supervised fine-tuning of the token VLA.")
 app.command("quickstart")(quickstart)
 
 

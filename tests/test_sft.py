@@ -234,3 +234,44 @@ def test_exact_resume_matches_uninterrupted_run(run_a, data_dir, tmp_path):
         assert torch.allclose(sa[k], sb[k], rtol=1e-6, atol=1e-7), k
     rows = [json.loads(line)["step"] for line in (out_b / "metrics.jsonl").read_text().splitlines()]
     assert rows == [2, 4, 6, 8]
+
+
+def test_cli_trains_and_reports_bad_data(data_dir, tmp_path):
+    import subprocess
+    import sys
+
+    base = [
+        sys.executable,
+        "-m",
+        "pushcut",
+        "train",
+        "sft",
+        "--batch-size",
+        "4",
+        "--max-steps",
+        "2",
+        "--warmup-steps",
+        "1",
+        "--num-workers",
+        "0",
+        "--set",
+        f"image_size={OVERRIDES['image_size']}",
+        "--set",
+        f"chunk={OVERRIDES['chunk']}",
+        "--set",
+        "vision=" + json.dumps(OVERRIDES["vision"]),
+        "--set",
+        "llm=" + json.dumps(OVERRIDES["llm"]),
+    ]
+    ok = subprocess.run(
+        [*base, "--data", str(data_dir), "--out", str(tmp_path / "run")], capture_output=True, text=True, timeout=300
+    )
+    assert ok.returncode == 0, ok.stderr[-3000:]
+    assert "trained 2 steps" in ok.stdout
+    bad = subprocess.run(
+        [*base, "--data", str(tmp_path / "nowhere"), "--out", str(tmp_path / "run2")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert bad.returncode == 2 and "error:" in bad.stderr and "Traceback" not in bad.stderr

@@ -1,0 +1,72 @@
+"""`pushcut train ...`: supervised fine-tuning today (GRPO and evaluation land with issues 3-4)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(no_args_is_help=True, add_completion=False)
+
+
+def _parse_overrides(pairs: list[str]) -> dict:
+    """`key=value` pairs; values are JSON when they parse (numbers, lists, objects), else strings."""
+    overrides = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise typer.BadParameter(f"--set expects key=value, got {pair!r}")
+        try:
+            overrides[key] = json.loads(value)
+        except json.JSONDecodeError:
+            overrides[key] = value
+    return overrides
+
+
+@app.command()
+def sft(
+    data: Annotated[Path, typer.Option("--data", help="Demonstrations from `pushcut sim demo`.")],
+    out: Annotated[Path, typer.Option("--out", help="Run directory (checkpoints/, latest, metrics.jsonl, tb/).")],
+    preset: Annotated[str, typer.Option("--preset", help="Model preset: tiny or openvla-oft-7b.")] = "tiny",
+    epochs: int = 10,
+    max_steps: Annotated[int | None, typer.Option(help="Overrides --epochs when set.")] = None,
+    batch_size: int = 32,
+    lr: float = 3e-4,
+    warmup_steps: int = 100,
+    num_workers: int = 2,
+    save_every: Annotated[int, typer.Option(help="Checkpoint every N steps (0: final only).")] = 0,
+    seed: int = 0,
+    resume: Annotated[bool, typer.Option(help="Continue the run in --out exactly where it stopped.")] = False,
+    set_: Annotated[
+        list[str] | None, typer.Option("--set", help="Preset override key=value (JSON values), repeatable.")
+    ] = None,
+) -> None:
+    """Supervised fine-tuning of a token VLA on expert demonstrations."""
+    from pushcut.train.sft import SFTConfig, train_sft
+
+    try:
+        config = SFTConfig(
+            data=str(data),
+            out=str(out),
+            preset=preset,
+            preset_overrides=_parse_overrides(set_ or []),
+            epochs=epochs,
+            max_steps=max_steps,
+            batch_size=batch_size,
+            lr=lr,
+            warmup_steps=warmup_steps,
+            num_workers=num_workers,
+            save_every=save_every,
+            seed=seed,
+            resume=resume,
+        )
+        summary = train_sft(config)
+    except (ValueError, FileNotFoundError, KeyError) as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(
+        f"trained {summary['step']} steps, final loss {summary['final_loss']:.4f}, "
+        f"{summary['samples_per_s']:.1f} samples/s -> {summary['checkpoint']}"
+    )
