@@ -80,9 +80,6 @@ class ByteTokenizer:
             mask[i, : len(s)] = 1
         return ids, mask
 
-    def save_pretrained(self, directory: str | os.PathLike) -> None:  # nothing to save: fully defined by the code
-        pass
-
 
 class PretrainedTokenizer:
     """A transformers tokenizer from a local directory, with the same ``encode`` interface as ByteTokenizer."""
