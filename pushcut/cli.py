@@ -7,6 +7,7 @@ import typer
 from pushcut.quickstart import quickstart
 from pushcut.sim.cli import app as sim_app
 from pushcut.train.cli import app as train_app
+from pushcut.train.cli import eval_app
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -15,6 +16,7 @@ app = typer.Typer(
 )
 app.add_typer(sim_app, name="sim", help="Simulation: tasks, expert demonstrations, renders, videos, benchmarks.")
 app.add_typer(train_app, name="train", help="Training: supervised fine-tuning of the token VLA.")
+app.add_typer(eval_app, name="eval", help="Evaluation: closed-loop success rate of a checkpoint in simulation.")
 app.command("quickstart")(quickstart)
 
 

@@ -1,4 +1,4 @@
-"""`pushcut train ...`: supervised fine-tuning today (GRPO and evaluation land with issues 3-4)."""
+"""`pushcut train ...` (supervised fine-tuning) and `pushcut eval ...` (closed-loop evaluation in simulation)."""
 
 from __future__ import annotations
 
@@ -70,3 +70,50 @@ def sft(
         f"trained {summary['step']} steps, final loss {summary['final_loss']:.4f}, "
         f"{summary['samples_per_s']:.1f} samples/s -> {summary['checkpoint']}"
     )
+
+
+eval_app = typer.Typer(no_args_is_help=True, add_completion=False)
+
+
+@eval_app.command("sim")
+def eval_sim(
+    checkpoint: Annotated[Path, typer.Option("--checkpoint", help="Checkpoint directory (e.g. RUN/latest).")],
+    task: Annotated[str, typer.Option("--task", help="Task to evaluate on.")],
+    episodes: Annotated[int, typer.Option("--episodes", help="Number of held-out episodes.")] = 50,
+    workers: Annotated[int, typer.Option("--workers", help="Parallel environments (worker processes).")] = 1,
+    video_dir: Annotated[Path | None, typer.Option("--video-dir", help="mp4s of the first episodes.")] = None,
+    max_videos: int = 3,
+    seed_start: Annotated[int | None, typer.Option(help="First seed (default: EVAL_SEED_START).")] = None,
+    step_limit: Annotated[int | None, typer.Option(help="Override the task's step limit.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the full result as JSON.")] = False,
+) -> None:
+    """Closed-loop evaluation of a checkpoint in simulation (greedy decoding, held-out seeds)."""
+    from pushcut.sim.demos import EVAL_SEED_START
+    from pushcut.train.evaluate import evaluate
+
+    overrides = {"step_limit": step_limit} if step_limit is not None else None
+    try:
+        result = evaluate(
+            checkpoint,
+            task,
+            episodes,
+            workers=workers,
+            video_dir=video_dir,
+            seed_start=EVAL_SEED_START if seed_start is None else seed_start,
+            max_videos=max_videos,
+            env_overrides=overrides,
+        )
+    except (ValueError, FileNotFoundError, KeyError) as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(2) from None
+    if as_json:
+        typer.echo(json.dumps(result, indent=2))
+        return
+    low, high = result["wilson_95"]
+    typer.echo(
+        f"{task}: success {result['successes']}/{result['episodes']} = {result['success_rate']:.1%} "
+        f"(Wilson 95% [{low:.1%}, {high:.1%}]), mean length {result['mean_episode_length']:.1f} actions, "
+        f"{result['wall_time_s']:.1f} s"
+    )
+    for path in result["videos"]:
+        typer.echo(f"video: {path}")
