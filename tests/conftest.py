@@ -2,3 +2,25 @@ import os
 
 os.environ.setdefault("MUJOCO_GL", "osmesa")
 os.environ.setdefault("PYOPENGL_PLATFORM", os.environ["MUJOCO_GL"])
+
+import pytest  # noqa: E402
+
+# Shared by the training tests: small rendered images and a policy small enough to train in seconds.
+SMALL_IMAGES = {"image_width": 64, "image_height": 48}
+MICRO_POLICY = {
+    "image_size": 32,
+    "chunk": 4,
+    "vision": {"num_hidden_layers": 1, "hidden_size": 64, "intermediate_size": 128},
+    "llm": {"num_hidden_layers": 2, "hidden_size": 64, "intermediate_size": 128},
+}
+
+
+@pytest.fixture(scope="session")
+def click_bell_demos(tmp_path_factory):
+    """Two expert episodes of click_bell at 64 x 48, generated once per test session."""
+    from pushcut.sim.demos import generate_demos
+
+    out = tmp_path_factory.mktemp("click_bell_demos")
+    summary = generate_demos("click_bell", 2, out, seed=0, workers=1, env_overrides=SMALL_IMAGES, progress=False)
+    assert summary.kept == 2
+    return out

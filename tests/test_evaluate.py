@@ -10,18 +10,15 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from pushcut.sim.demos import EVAL_SEED_START, generate_demos  # noqa: E402
+from conftest import MICRO_POLICY as OVERRIDES  # noqa: E402
+from conftest import SMALL_IMAGES as SMALL  # noqa: E402
+
+from pushcut.sim.dataset import DemoDataset  # noqa: E402
+from pushcut.sim.demos import EVAL_SEED_START  # noqa: E402
 from pushcut.train.checkpoint import CHECKPOINT_FILE  # noqa: E402
 from pushcut.train.evaluate import evaluate, wilson_interval  # noqa: E402
 from pushcut.train.sft import SFTConfig, train_sft  # noqa: E402
 
-SMALL = {"image_width": 64, "image_height": 48}
-OVERRIDES = {
-    "image_size": 32,
-    "chunk": 4,
-    "vision": {"num_hidden_layers": 1, "hidden_size": 64, "intermediate_size": 128},
-    "llm": {"num_hidden_layers": 2, "hidden_size": 64, "intermediate_size": 128},
-}
 ENV = {**SMALL, "step_limit": 12}
 
 
@@ -38,17 +35,15 @@ def test_wilson_interval_known_values(k, n, low, high):
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    data = tmp_path_factory.mktemp("eval_demos")
-    summary = generate_demos("click_bell", 2, data, seed=0, workers=1, env_overrides=SMALL, progress=False)
-    assert summary.kept == 2
+def trained(tmp_path_factory, click_bell_demos):
+    data = click_bell_demos
     out = tmp_path_factory.mktemp("eval_run")
     config = SFTConfig(
         data=str(data), out=str(out), preset="tiny", preset_overrides=OVERRIDES, max_steps=2, batch_size=4,
         lr=2e-3, warmup_steps=1, num_workers=0, seed=0, log_every=1, progress=False, device="cpu",
     )  # fmt: skip
     train_sft(config)
-    return out / "latest", set(range(summary.seeds_tried))
+    return out / "latest", {e.seed for e in DemoDataset(data)}
 
 
 def test_evaluate_runs_waves_and_writes_video(trained, tmp_path):

@@ -10,7 +10,8 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from pushcut.sim.demos import generate_demos  # noqa: E402
+from conftest import MICRO_POLICY as OVERRIDES  # noqa: E402
+
 from pushcut.train.checkpoint import (  # noqa: E402
     CHECKPOINT_FILE,
     MODEL_DIR,
@@ -22,21 +23,10 @@ from pushcut.train.checkpoint import (  # noqa: E402
 )
 from pushcut.train.sft import METRIC_NAMES, SFTConfig, train_sft  # noqa: E402
 
-SMALL = {"image_width": 64, "image_height": 48}
-OVERRIDES = {
-    "image_size": 32,
-    "chunk": 4,
-    "vision": {"num_hidden_layers": 1, "hidden_size": 64, "intermediate_size": 128},
-    "llm": {"num_hidden_layers": 2, "hidden_size": 64, "intermediate_size": 128},
-}
-
 
 @pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-    out = tmp_path_factory.mktemp("sft_train_demos")
-    summary = generate_demos("click_bell", 2, out, seed=0, workers=1, env_overrides=SMALL, progress=False)
-    assert summary.kept == 2
-    return out
+def data_dir(click_bell_demos):
+    return click_bell_demos
 
 
 @pytest.fixture(autouse=True)

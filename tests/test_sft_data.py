@@ -11,7 +11,6 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from pushcut.sim.dataset import DemoDataset  # noqa: E402
-from pushcut.sim.demos import generate_demos  # noqa: E402
 from pushcut.train.action_tokenizer import ActionTokenizer  # noqa: E402
 from pushcut.train.preprocess import preprocess_images  # noqa: E402
 from pushcut.train.presets import get_preset  # noqa: E402
@@ -22,11 +21,8 @@ CONFIG = get_preset("tiny", image_size=32, chunk=8, cameras=("head_camera", "lef
 
 
 @pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-    out = tmp_path_factory.mktemp("sft_demos")
-    summary = generate_demos("click_bell", 2, out, seed=0, workers=1, env_overrides=SMALL, progress=False)
-    assert summary.kept == 2
-    return out
+def data_dir(click_bell_demos):
+    return click_bell_demos
 
 
 @pytest.fixture(scope="module")
