@@ -24,3 +24,17 @@ def click_bell_demos(tmp_path_factory):
     summary = generate_demos("click_bell", 2, out, seed=0, workers=1, env_overrides=SMALL_IMAGES, progress=False)
     assert summary.kept == 2
     return out
+
+
+@pytest.fixture(scope="session")
+def micro_checkpoint(tmp_path_factory, click_bell_demos):
+    """A MICRO_POLICY checkpoint after 2 SFT steps on ``click_bell_demos`` (its directory)."""
+    from pushcut.train.sft import SFTConfig, train_sft
+
+    out = tmp_path_factory.mktemp("micro_sft")
+    config = SFTConfig(
+        data=str(click_bell_demos), out=str(out), preset="tiny", preset_overrides=MICRO_POLICY, max_steps=2,
+        batch_size=4, lr=2e-3, warmup_steps=1, num_workers=0, seed=0, log_every=1, progress=False, device="cpu",
+    )  # fmt: skip
+    train_sft(config)
+    return out / "latest"

@@ -30,6 +30,9 @@ def sft(
     data: Annotated[Path, typer.Option("--data", help="Demonstrations from `pushcut sim demo`.")],
     out: Annotated[Path, typer.Option("--out", help="Run directory (checkpoints/, latest, metrics.jsonl, tb/).")],
     preset: Annotated[str, typer.Option("--preset", help="Model preset: tiny or openvla-oft-7b.")] = "tiny",
+    max_episodes: Annotated[
+        int | None, typer.Option("--max-episodes", help="Demonstration budget: use the first N episodes.")
+    ] = None,
     epochs: int = 10,
     max_steps: Annotated[int | None, typer.Option(help="Overrides --epochs when set.")] = None,
     batch_size: int = 32,
@@ -49,6 +52,7 @@ def sft(
     try:
         config = SFTConfig(
             data=str(data),
+            max_episodes=max_episodes,
             out=str(out),
             preset=preset,
             preset_overrides=_parse_overrides(set_ or []),

@@ -3,8 +3,8 @@
 ``evaluate(checkpoint_dir, task, episodes)`` runs the episodes in waves of ``workers`` environments on an
 :class:`~pushcut.sim.vector.EnvPool` (seed of episode i: ``seed_start + i``, ``seed_start`` defaults to
 :data:`~pushcut.sim.demos.EVAL_SEED_START`, so evaluation never reuses demonstration seeds). At every chunk boundary
-each active env's camera images are preprocessed (centre crop, as at evaluation time in training), the proprio
-state is normalised, the policy decodes a chunk greedily, and the chunk goes to ``step_chunk``; finished envs get
+each active env's observation goes through :class:`~pushcut.train.inference.ChunkPolicy` (centre crop, proprio
+normalisation, greedy decoding), and the chunk goes to ``step_chunk``; finished envs get
 None. Returns the success rate with a Wilson 95 % interval, the mean episode length (actions), per-seed outcomes
 and wall time. Videos of the first ``max_videos`` episodes (first policy camera, head camera preferred, one frame
 per chunk boundary) are written with :func:`pushcut.sim.video.write_mp4`.
@@ -56,13 +56,11 @@ def evaluate(
 
     ``env_overrides`` go to the env config (e.g. ``step_limit``, ``image_width``/``image_height``); the cameras
     and action rate always come from the checkpoint."""
-    import torch
-
     from pushcut.sim.env import CAMERA_NAMES
     from pushcut.sim.registry import get_task
     from pushcut.sim.vector import EnvPool
-    from pushcut.train.checkpoint import load_checkpoint, read_metadata
-    from pushcut.train.preprocess import preprocess_cameras
+    from pushcut.train.checkpoint import read_metadata
+    from pushcut.train.inference import ChunkPolicy
 
     if episodes < 1:
         raise ValueError(f"episodes must be >= 1, got {episodes}")
@@ -80,10 +78,9 @@ def evaluate(
             f"checkpoint {ckpt} needs camera(s) {unknown} that the simulator cannot provide "
             f"(available: {sorted(CAMERA_NAMES)})"
         )
-    policy, tokenizer, _, meta = loaded = load_checkpoint(ckpt, device=device)
-    proprio_norm = loaded.proprio_tokenizer
-    image_size = int(meta["image_size"])
-    chunk_len = int(meta["chunk"])
+    policy = ChunkPolicy.from_checkpoint(ckpt, device=device)
+    meta = policy.metadata
+    chunk_len = policy.chunk
     overrides = {**(env_overrides or {}), "cameras": tuple(cameras), "action_hz": float(meta["action_hz"])}
     video_cam = _video_camera(cameras)
     fps = max(1.0, float(meta["action_hz"]) / chunk_len)
@@ -95,7 +92,7 @@ def evaluate(
     videos: list[str] = []
     start = time.perf_counter()
     n_envs = min(workers, episodes)
-    with EnvPool(task, n_envs, env_overrides=overrides) as pool, torch.no_grad():
+    with EnvPool(task, n_envs, env_overrides=overrides) as pool:
         for wave_start in range(0, episodes, n_envs):
             wave = seeds[wave_start : wave_start + n_envs]
             # a last, smaller wave leaves the spare envs alone (reset with their own seed but never stepped)
@@ -110,20 +107,7 @@ def evaluate(
                     frames[i].append(obs[i]["observation"][video_cam]["rgb"])
             while any(active):
                 idx = [i for i in range(n_envs) if active[i]]
-                images = np.stack(
-                    [
-                        preprocess_cameras(
-                            {c: obs[i]["observation"][c]["rgb"] for c in cameras}, cameras, image_size, train=False
-                        )
-                        for i in idx
-                    ]
-                )
-                instructions = [obs[i]["instruction"] for i in idx]
-                proprio = np.stack([proprio_norm.normalize(obs[i]["joint_action"]["vector"]) for i in idx]).astype(
-                    np.float32
-                )
-                tokens = policy.greedy(policy.make_batch(images, instructions, proprio))
-                actions = tokenizer.decode(tokens.cpu().numpy())
+                actions = policy.predict(policy.prepare_observations([obs[i] for i in idx])).actions
                 chunks: list[np.ndarray | None] = [None] * n_envs
                 for k, i in enumerate(idx):
                     chunks[i] = actions[k]

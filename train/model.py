@@ -33,9 +33,10 @@ log-probs are of that temperature-scaled distribution, which is what :meth:`VLAP
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +48,20 @@ from .presets import PolicyConfig
 
 EXTRAS_FILE = "policy_extras.safetensors"
 POLICY_CONFIG_FILE = "policy_config.json"
+
+
+@contextlib.contextmanager
+def _quiet_transformers() -> Iterator[None]:
+    """Silence transformers' per-shard progress bars while saving / loading (they clutter training logs)."""
+    from transformers.utils import logging as hf_logging
+
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            hf_logging.enable_progress_bar()
 
 
 # ----------------------------------------------------------------------------------------------------------- text
@@ -141,12 +156,13 @@ class VLAPolicy(nn.Module):
             for sub in ("vision", "llm"):
                 if not (wdir / sub / "config.json").is_file():
                     raise FileNotFoundError(f"missing {wdir / sub / 'config.json'} (policy weights_dir layout)")
-            self.vision = vis_cls.from_pretrained(
-                str(wdir / "vision"), local_files_only=True, dtype=dtype, attn_implementation="sdpa", **vis_kwargs
-            )
-            self.llm = LlamaForCausalLM.from_pretrained(
-                str(wdir / "llm"), local_files_only=True, dtype=dtype, attn_implementation="sdpa"
-            )
+            with _quiet_transformers():
+                self.vision = vis_cls.from_pretrained(
+                    str(wdir / "vision"), local_files_only=True, dtype=dtype, attn_implementation="sdpa", **vis_kwargs
+                )
+                self.llm = LlamaForCausalLM.from_pretrained(
+                    str(wdir / "llm"), local_files_only=True, dtype=dtype, attn_implementation="sdpa"
+                )
             vis_size = self.vision.config.image_size
             if vis_size != config.image_size:
                 raise ValueError(
@@ -383,8 +399,9 @@ class VLAPolicy(nn.Module):
 
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
-        self.vision.save_pretrained(str(d / "vision"))
-        self.llm.save_pretrained(str(d / "llm"))
+        with _quiet_transformers():
+            self.vision.save_pretrained(str(d / "vision"))
+            self.llm.save_pretrained(str(d / "llm"))
         if isinstance(self.tokenizer, PretrainedTokenizer):
             self.tokenizer.save_pretrained(d / "tokenizer")
         state = {k: v.detach().contiguous().cpu() for k, v in self._extras_module().state_dict().items()}

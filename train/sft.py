@@ -60,6 +60,7 @@ METRIC_NAMES = ("train/loss", "train/lr", "train/grad_norm", "train/samples_per_
 class SFTConfig:
     data: str  # demonstration directory (pushcut sim demo)
     out: str  # run directory
+    max_episodes: int | None = None  # demonstration budget: the first N episodes of ``data`` (None: all)
     preset: str = "tiny"
     preset_overrides: dict[str, Any] = field(default_factory=dict)  # get_preset(preset, **preset_overrides)
     epochs: int = 10
@@ -177,7 +178,7 @@ def train_sft(config: SFTConfig) -> dict[str, Any]:
 
     policy_cfg = get_preset(config.preset, **dict(config.preset_overrides))
     demos = DemoDataset(config.data)
-    episodes = load_episodes(demos, policy_cfg)  # validates the whole dataset before anything else
+    episodes = load_episodes(demos, policy_cfg, config.max_episodes)  # validates the whole dataset before anything else
 
     state: dict[str, Any] | None = None
     if config.resume:
@@ -196,7 +197,9 @@ def train_sft(config: SFTConfig) -> dict[str, Any]:
         policy = VLAPolicy(policy_cfg).train()
     policy.to(device)
 
-    dataset = SFTDataset(demos, policy_cfg, tokenizer, proprio_stats, train=True, seed=config.seed)
+    dataset = SFTDataset(
+        demos, policy_cfg, tokenizer, proprio_stats, train=True, seed=config.seed, max_episodes=config.max_episodes
+    )
     steps_per_epoch = len(dataset) // config.batch_size
     if steps_per_epoch == 0:
         raise ValueError(f"{config.data}: {len(dataset)} samples < batch_size {config.batch_size}")

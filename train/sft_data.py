@@ -32,12 +32,15 @@ from pushcut.train.preprocess import preprocess_images
 from pushcut.train.presets import PolicyConfig
 
 
-def load_episodes(dataset: DemoDataset, config: PolicyConfig) -> list[Episode]:
-    """All episodes of ``dataset``, validated against ``config``; ValueError naming the file on any mismatch."""
+def load_episodes(dataset: DemoDataset, config: PolicyConfig, max_episodes: int | None = None) -> list[Episode]:
+    """The first ``max_episodes`` (default: all) episodes of ``dataset``, validated against ``config``; ValueError
+    naming the file on any mismatch."""
     if len(dataset) == 0:
         raise ValueError(f"{dataset.root} holds no episodes")
+    if max_episodes is not None and not 1 <= max_episodes <= len(dataset):
+        raise ValueError(f"max_episodes={max_episodes} but {dataset.root} holds {len(dataset)} episodes")
     episodes = []
-    for i in range(len(dataset)):
+    for i in range(len(dataset) if max_episodes is None else max_episodes):
         try:
             ep = dataset.episode(i)
         except ValueError as e:  # DemoDataset checks the (T, 14) layout itself
@@ -87,6 +90,7 @@ class SFTDataset(Dataset):
         *,
         train: bool = True,
         seed: int = 0,
+        max_episodes: int | None = None,
     ) -> None:
         self.demos = root if isinstance(root, DemoDataset) else DemoDataset(root)
         self.config = config
@@ -100,7 +104,7 @@ class SFTDataset(Dataset):
         self.train = train
         self.seed = int(seed)
         self.epoch = 0
-        self.episodes = load_episodes(self.demos, config)
+        self.episodes = load_episodes(self.demos, config, max_episodes)
         lengths = np.array([len(ep) for ep in self.episodes])
         self._offsets = np.concatenate([[0], np.cumsum(lengths)])
 
