@@ -121,3 +121,15 @@ def eval_sim(
     )
     for path in result["videos"]:
         typer.echo(f"video: {path}")
+
+
+@app.command()
+def bench(
+    repeats: Annotated[int, typer.Option(help="Timed calls per latency measurement (median reported).")] = 10,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Tiny preset: chunk latency at batch 1 and 16, SFT samples/s; 7B preset: parameters, FLOPs, memory."""
+    from pushcut.train.bench import format_table, run_benchmarks
+
+    results = run_benchmarks(repeats=repeats)
+    typer.echo(json.dumps(results, indent=1) if as_json else format_table(results))
