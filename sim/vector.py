@@ -1,4 +1,4 @@
-"""Vectorised environments: `EnvPool` runs N `DualPiperEnv`s in N worker processes, plus Gymnasium registration.
+"""Vectorised environments: `EnvPool` runs N `DualPiperEnv`s in W <= N worker processes, plus Gymnasium registration.
 
     with EnvPool("click_bell", num_envs=4, env_overrides={"image_width": 64, "image_height": 48}) as pool:
         observations = pool.reset(seeds=[0, 1, 2, 3])
@@ -7,6 +7,10 @@
 Workers are started with the "spawn" context (a fresh interpreter: never a fork of a process whose MuJoCo/GL state
 is initialised); each sets MUJOCO_GL from the parent and OMP_NUM_THREADS = LP_NUM_THREADS = 1 (llvmpipe threads)
 before importing mujoco, so that N workers scale on N cores. Requests go to all workers before any reply is read.
+
+Workers: by default one env per worker; `num_workers=W` puts env i in worker i % W, which steps its envs in turn
+(rollouts run dozens of envs on two cores: one process per core, not one per env). Each call sends every worker one
+message with its envs' requests and reads one reply per worker.
 
 Errors: an exception raised by an env inside a worker comes back as `EnvWorkerError` (env index + the worker's
 traceback) and that worker stays usable. A worker that dies, or does not answer within `step_timeout`, raises
@@ -50,14 +54,17 @@ class EnvWorkerError(RuntimeError):
         super().__init__(text)
 
 
-def _worker(conn: Connection, task: str, overrides: dict, mujoco_gl: str) -> None:
-    """Worker process main loop: build the env, then answer (method, args) requests until told to close."""
+def _worker(conn: Connection, envs_spec: list[tuple[int, str]], overrides: dict, mujoco_gl: str) -> None:
+    """Worker process main loop: build its envs ``[(env index, task)]``, then answer batches of per-env requests
+    ``[(env index, method, args)]`` with ``[(env index, status, payload)]`` until told to close."""
     os.environ.update(MUJOCO_GL=mujoco_gl, PYOPENGL_PLATFORM=mujoco_gl, OMP_NUM_THREADS="1", LP_NUM_THREADS="1")
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's business; it closes the pool
+    envs: dict[int, Any] = {}
     try:
         from pushcut.sim import make
 
-        env = make(task, **overrides)
+        for index, task in envs_spec:
+            envs[index] = make(task, **overrides)
         conn.send(("ok", os.getpid()))
     except Exception:
         conn.send(("error", traceback.format_exc()))
@@ -65,27 +72,33 @@ def _worker(conn: Connection, task: str, overrides: dict, mujoco_gl: str) -> Non
     try:
         while True:
             try:
-                name, args = conn.recv()
+                name, payload = conn.recv()
             except EOFError:  # the parent is gone
                 break
             if name == "close":
                 break
-            try:
-                if name == "reset":
-                    result: Any = env.reset(seed=args[0])[0]
-                else:
-                    attribute = getattr(env, name)
-                    result = attribute(*args) if callable(attribute) else attribute
-                conn.send(("ok", result))
-            except Exception:
-                conn.send(("error", traceback.format_exc()))
+            replies = []
+            for index, method, args in payload:
+                env = envs[index]
+                try:
+                    if method == "reset":
+                        result: Any = env.reset(seed=args[0])[0]
+                    else:
+                        attribute = getattr(env, method)
+                        result = attribute(*args) if callable(attribute) else attribute
+                    replies.append((index, "ok", result))
+                except Exception:
+                    replies.append((index, "error", traceback.format_exc()))
+            conn.send(("ok", replies))
     finally:
-        env.close()
+        for env in envs.values():
+            env.close()
         conn.close()
 
 
 class EnvPool:
-    """N environments in N worker processes, stepped in parallel; results come back as lists, one entry per env."""
+    """N environments in W worker processes (default W = N), stepped in parallel; results come back as lists, one
+    entry per env. Env i lives in worker i % W; a worker steps its envs one after another."""
 
     def __init__(
         self,
@@ -95,17 +108,23 @@ class EnvPool:
         start_timeout: float = 120.0,
         step_timeout: float = 300.0,
         mp_context: str = "spawn",
+        num_workers: int | None = None,
     ) -> None:
         tasks = [task] * num_envs if isinstance(task, str) else list(task)
         if num_envs < 1 or len(tasks) != num_envs:
             raise ValueError(f"num_envs={num_envs} must be >= 1 and match the number of tasks ({len(tasks)})")
+        num_workers = num_envs if num_workers is None else num_workers
+        if not 1 <= num_workers <= num_envs:
+            raise ValueError(f"num_workers={num_workers} must be between 1 and num_envs={num_envs}")
         from pushcut.sim.registry import get_task, make_config
 
         for name in set(tasks):
             get_task(name)  # unknown task: a clear error here, before any process starts
         make_config(**dict(env_overrides or {}))  # bad options too
         self.num_envs = num_envs
+        self.num_workers = num_workers
         self.tasks = tasks
+        self.env_worker = [i % num_workers for i in range(num_envs)]  # worker index of each env
         self.step_timeout = step_timeout
         self._broken: str | None = None
         self._closed = False
@@ -114,21 +133,22 @@ class EnvPool:
         ctx = mp.get_context(mp_context)
         gl = os.environ.get("MUJOCO_GL", "osmesa")
         _OPEN_POOLS.add(self)
-        for i, name in enumerate(tasks):
+        for w in range(num_workers):
+            spec = [(i, tasks[i]) for i in range(num_envs) if self.env_worker[i] == w]
             parent_end, child_end = ctx.Pipe()
             proc = ctx.Process(
-                target=_worker, args=(child_end, name, dict(env_overrides or {}), gl), name=f"EnvPool-{i}", daemon=True
+                target=_worker, args=(child_end, spec, dict(env_overrides or {}), gl), name=f"EnvPool-{w}", daemon=True
             )
             proc.start()
             child_end.close()  # so that the parent sees EOF when the worker dies
             self._conns.append(parent_end)
             self._procs.append(proc)
         try:
-            pids = self._collect(range(num_envs), start_timeout)
+            pids = self._collect(range(num_workers), start_timeout)
         except BaseException:
             self.close()
             raise
-        self.worker_pids: list[int] = [pids[i] for i in range(num_envs)]
+        self.worker_pids: list[int] = [pids[w] for w in range(num_workers)]
 
     # ------------------------------------------------------------------ public API
     def reset(self, seeds: Sequence[int | None]) -> list[dict[str, Any]]:
@@ -199,51 +219,65 @@ class EnvPool:
             raise ValueError(f"{what} must have one entry per env ({self.num_envs}), got {len(items)}")
 
     def _run(self, requests: dict[int, tuple[str, tuple]]) -> list[Any]:
-        """Send every request first, then gather the replies (in parallel); results in env order, None if skipped."""
-        for i, request in requests.items():
+        """Send every worker its batch first, then gather the replies (in parallel); results in env order, None if
+        skipped. The first env error is raised after every reply is in (the workers stay in step)."""
+        batches: dict[int, list] = {}
+        for i, (method, args) in requests.items():
+            batches.setdefault(self.env_worker[i], []).append((i, method, args))
+        for w, batch in batches.items():
             try:
-                self._conns[i].send(request)
+                self._conns[w].send(("batch", batch))
             except (BrokenPipeError, ConnectionResetError):
-                self._fail(i, f"worker process (pid {self._procs[i].pid}) is gone")
-        replies = self._collect(requests, self.step_timeout)
-        return [replies.get(i) for i in range(self.num_envs)]
+                self._fail(w, f"worker process (pid {self._procs[w].pid}) is gone")
+        replies = self._collect(batches, self.step_timeout)
+        results: dict[int, Any] = {}
+        errors = []
+        for w in sorted(replies):
+            for index, status, payload in replies[w]:
+                if status == "ok":
+                    results[index] = payload
+                else:
+                    errors.append(EnvWorkerError(index, payload.strip().splitlines()[-1], worker_traceback=payload))
+        if errors:
+            raise min(errors, key=lambda e: e.index)
+        return [results.get(i) for i in range(self.num_envs)]
 
-    def _collect(self, indices, timeout: float) -> dict[int, Any]:
-        """Wait for one reply per index; re-raise the first env error after all replies are in (workers stay in
-        step); a dead or silent worker breaks the pool at once."""
-        waiting, results, errors = set(indices), {}, []
+    def _collect(self, workers, timeout: float) -> dict[int, Any]:
+        """Wait for one reply per worker; a startup error, a dead or a silent worker breaks the pool at once."""
+        waiting, results = set(workers), {}
         deadline = time.monotonic() + timeout
         while waiting:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 self._fail(min(waiting), f"no reply within {timeout:.0f} s (worker hung or too slow)")
-            objects = [self._conns[i] for i in waiting] + [self._procs[i].sentinel for i in waiting]
+            objects = [self._conns[w] for w in waiting] + [self._procs[w].sentinel for w in waiting]
             wait(objects, timeout=min(remaining, 1.0))
-            for i in sorted(waiting):
+            for w in sorted(waiting):
                 try:
-                    status, payload = self._conns[i].recv() if self._conns[i].poll() else (None, None)
+                    status, payload = self._conns[w].recv() if self._conns[w].poll() else (None, None)
                 except (EOFError, OSError):
                     status = None
                 if status is None:
-                    if self._procs[i].is_alive():
+                    if self._procs[w].is_alive():
                         continue
-                    proc = self._procs[i]
+                    proc = self._procs[w]
                     proc.join(1.0)
-                    self._fail(i, f"worker process (pid {proc.pid}) died, {_exit_text(proc.exitcode)}")
-                waiting.discard(i)
+                    self._fail(w, f"worker process (pid {proc.pid}) died, {_exit_text(proc.exitcode)}")
+                waiting.discard(w)
                 if status == "ok":
-                    results[i] = payload
-                else:
-                    errors.append(EnvWorkerError(i, payload.strip().splitlines()[-1], worker_traceback=payload))
-        if errors:
-            raise errors[0]
+                    results[w] = payload
+                else:  # only at start-up: building an env failed
+                    self._fail(w, f"{payload.strip().splitlines()[-1]}\n--- traceback in worker {w} ---\n{payload}")
         return results
 
-    def _fail(self, index: int, message: str) -> None:
-        """Mark the pool broken, shut the workers down and raise."""
-        self._broken = f"env {index}: {message}"
+    def _fail(self, worker: int, message: str) -> None:
+        """Mark the pool broken, shut the workers down and raise (naming the worker's first env)."""
+        envs = [i for i in range(self.num_envs) if self.env_worker[i] == worker]
+        if self.num_workers < self.num_envs:
+            message = f"worker {worker} (envs {envs}): {message}"
+        self._broken = f"env {envs[0]}: {message}"
         self.close(timeout=1.0)
-        raise EnvWorkerError(index, f"{message}; the pool is broken and was closed")
+        raise EnvWorkerError(envs[0], f"{message}; the pool is broken and was closed")
 
 
 def _exit_text(code: int | None) -> str:

@@ -197,3 +197,40 @@ def test_bad_task_or_option_fails_before_any_worker_starts():
         EnvPool("no_such_task", 2)
     with pytest.raises(ValueError, match="unknown env option"):
         EnvPool("click_bell", 1, env_overrides={"colour": "red"})
+
+
+# ---------------------------------------------------------------------- several envs per worker
+def test_shared_workers_match_in_process_envs_and_isolate_errors():
+    seeds = [4, 5, 6]
+    with EnvPool("click_bell", num_envs=3, env_overrides=SMALL, num_workers=2) as pool:
+        assert pool.env_worker == [0, 1, 0] and len(pool.worker_pids) == 2
+        observations = pool.reset(seeds)
+        envs = [make("click_bell", **SMALL) for _ in seeds]
+        for env, seed, obs in zip(envs, seeds, observations, strict=True):
+            assert_tree_equal(env.reset(seed=seed)[0], obs)
+        rng = np.random.default_rng(1)
+        chunks = [home_action(o) + rng.normal(0.0, 0.05, (3, 14)) for o in observations]
+        results = pool.step_chunk([chunks[0], None, chunks[2]])
+        assert results[1] is None
+        for k in (0, 2):
+            expected = envs[k].step_chunk(chunks[k])
+            assert_tree_equal(results[k].observation, expected.observation)
+        # env 2 fails inside worker 0; env 0 in the same worker still steps, and so does the pool afterwards
+        with pytest.raises(EnvWorkerError, match="shape") as info:
+            pool.step([home_action(observations[0]), home_action(observations[1]), np.zeros(13)])
+        assert info.value.index == 2
+        assert pool.call("elapsed_steps") == [4, 1, 3]
+        for env in envs:
+            env.close()
+
+
+def test_killed_shared_worker_names_its_envs():
+    pool = EnvPool("click_bell", num_envs=4, env_overrides=SMALL, num_workers=2)
+    obs = pool.reset([0, 1, 2, 3])
+    os.kill(pool.worker_pids[1], signal.SIGKILL)
+    with pytest.raises(EnvWorkerError, match=r"worker 1 \(envs \[1, 3\]\).*exit code") as info:
+        pool.step(np.stack([home_action(obs[0])] * 4))
+    assert info.value.index == 1
+    pool.close()
+    with pytest.raises(ValueError, match="num_workers"):
+        EnvPool("click_bell", 2, num_workers=3)
