@@ -250,8 +250,13 @@ def load_checkpoint(directory: str | os.PathLike, *, device: str | None = None) 
     return LoadedCheckpoint(policy.eval(), tokenizer, proprio, meta)
 
 
-def load_training_state(directory: str | os.PathLike, map_location: Any = "cpu") -> dict[str, Any]:
-    """The ``training_state.pt`` of a checkpoint (needed only for resuming)."""
+SFT_STATE_KEYS = ("optimizer", "scheduler", "rng", "epoch", "batches_consumed", "step")
+
+
+def load_training_state(
+    directory: str | os.PathLike, map_location: Any = "cpu", required: Sequence[str] = SFT_STATE_KEYS
+) -> dict[str, Any]:
+    """The ``training_state.pt`` of a checkpoint (needed only for resuming); ``required`` keys are checked."""
     import torch
 
     path = Path(directory) / TRAINING_STATE_FILE
@@ -261,7 +266,7 @@ def load_training_state(directory: str | os.PathLike, map_location: Any = "cpu")
         state = torch.load(path, map_location=map_location, weights_only=False)
     except Exception as e:  # noqa: BLE001 — any unpickling failure names the file
         raise ValueError(f"{path}: unreadable training state ({e})") from None
-    for key in ("optimizer", "scheduler", "rng", "epoch", "batches_consumed", "step"):
+    for key in required:
         if key not in state:
             raise ValueError(f"{path}: missing field {key!r}")
     return state

@@ -39,6 +39,7 @@ def sft(
     lr: float = 3e-4,
     warmup_steps: int = 100,
     num_workers: int = 2,
+    augment: Annotated[bool, typer.Option(help="Random 90% crops in training (else the centre crop).")] = True,
     save_every: Annotated[int, typer.Option(help="Checkpoint every N steps (0: final only).")] = 0,
     seed: int = 0,
     resume: Annotated[bool, typer.Option(help="Continue the run in --out exactly where it stopped.")] = False,
@@ -62,6 +63,7 @@ def sft(
             lr=lr,
             warmup_steps=warmup_steps,
             num_workers=num_workers,
+            augment=augment,
             save_every=save_every,
             seed=seed,
             resume=resume,
@@ -133,3 +135,44 @@ def bench(
 
     results = run_benchmarks(repeats=repeats)
     typer.echo(json.dumps(results, indent=1) if as_json else format_table(results))
+
+
+@app.command()
+def grpo(
+    init: Annotated[Path, typer.Option("--init", help="SFT checkpoint to start from (e.g. RUN/latest).")],
+    task: Annotated[list[str], typer.Option("--task", help="Task to train on; repeat for several.")],
+    out: Annotated[Path, typer.Option("--out", help="Run directory (checkpoints/, latest, metrics.jsonl, tb/).")],
+    steps: int = 100,
+    groups_per_step: Annotated[int, typer.Option(help="Kept groups per step (all ranks).")] = 8,
+    group_size: Annotated[int, typer.Option(help="Trajectories per initial state (G).")] = 8,
+    lr: float = 2e-5,
+    temperature: Annotated[float, typer.Option(help="Rollout sampling temperature.")] = 1.6,
+    rollout_envs: Annotated[int, typer.Option(help="Envs per task per rank (a multiple of G).")] = 16,
+    env_workers: Annotated[int, typer.Option(help="Env processes per task per rank.")] = 2,
+    val_every: Annotated[int, typer.Option(help="Greedy held-out validation every N steps (0: never).")] = 10,
+    val_episodes: int = 50,
+    seed: int = 0,
+    resume: Annotated[bool, typer.Option(help="Continue the run in --out from its latest checkpoint.")] = False,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="Any other GRPOConfig field key=value (JSON values), e.g. clip_high=0.2."),
+    ] = None,
+) -> None:
+    """Outcome-reward GRPO in simulation from an SFT checkpoint (run under torchrun for several processes)."""
+    from pushcut.train.grpo import GRPOConfig, train_grpo
+
+    try:
+        config = GRPOConfig(
+            init=str(init), tasks=tuple(task), out=str(out), steps=steps, groups_per_step=groups_per_step,
+            group_size=group_size, lr=lr, temperature=temperature, rollout_envs=rollout_envs,
+            env_workers=env_workers, val_every=val_every, val_episodes=val_episodes, seed=seed, resume=resume,
+            **_parse_overrides(set_ or []),
+        )  # fmt: skip
+        summary = train_grpo(config)
+    except (ValueError, FileNotFoundError, KeyError, TypeError, FloatingPointError) as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(2) from None
+    vals = [h["val/success_rate"] for h in summary["history"] if "val/success_rate" in h]
+    typer.echo(f"trained {summary['steps']} steps -> {summary['checkpoint']}")
+    if vals:
+        typer.echo("validation success: " + ", ".join(f"{v:.1%}" for v in vals))

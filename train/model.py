@@ -361,7 +361,7 @@ class VLAPolicy(nn.Module):
         """Independent per-slot categorical samples at ``temperature``: (tokens int64, log_probs float32), both
         (B, chunk, action_dim). The log-probs are of the temperature-scaled distribution."""
         self._check_temperature(temperature)
-        logits = self.forward(batch)
+        logits = self._finite(self.forward(batch))
         logp = torch.log_softmax(logits / temperature, dim=-1)
         flat = logp.reshape(-1, logp.shape[-1]).exp()
         tokens = torch.multinomial(flat, 1, generator=generator).reshape(logits.shape[:-1])
@@ -370,7 +370,14 @@ class VLAPolicy(nn.Module):
     @torch.no_grad()
     def greedy(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """Argmax bin per slot, int64 (B, chunk, action_dim)."""
-        return self.forward(batch).argmax(-1)
+        return self._finite(self.forward(batch)).argmax(-1)
+
+    @staticmethod
+    def _finite(logits: torch.Tensor) -> torch.Tensor:
+        """Logits unchanged; FloatingPointError when any is NaN/inf (diverged weights must never become actions)."""
+        if not torch.isfinite(logits).all():
+            raise FloatingPointError("the policy produced non-finite action logits (NaN/inf weights or inputs)")
+        return logits
 
     def log_probs(self, batch: dict[str, torch.Tensor], tokens: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
         """Differentiable per-token log-probs (B, chunk, action_dim) of given bin indices at ``temperature``."""

@@ -81,6 +81,7 @@ class SFTConfig:
     stop_after: int | None = None  # end this invocation at this step (checkpoint saved), e.g. for job time limits
     device: str = "auto"  # "auto" → cuda if available, else cpu
     norm_mode: str = "minmax"  # action / proprio normalisation: "minmax" | "percentile"
+    augment: bool = True  # random 90 % crop per sample (False: the centre crop used at inference)
     progress: bool = True
 
     def __post_init__(self) -> None:
@@ -198,7 +199,13 @@ def train_sft(config: SFTConfig) -> dict[str, Any]:
     policy.to(device)
 
     dataset = SFTDataset(
-        demos, policy_cfg, tokenizer, proprio_stats, train=True, seed=config.seed, max_episodes=config.max_episodes
+        demos,
+        policy_cfg,
+        tokenizer,
+        proprio_stats,
+        train=config.augment,
+        seed=config.seed,
+        max_episodes=config.max_episodes,
     )
     steps_per_epoch = len(dataset) // config.batch_size
     if steps_per_epoch == 0:

@@ -1,0 +1,433 @@
+"""Outcome-reward GRPO for the token VLA in simulation (SimpleVLA-RL's recipe); the whole loop, top to bottom.
+
+    for step in 1..steps:
+        rollout   waves of G = 8 sampled episodes per initial state (temperature 1.6, log-probs kept from sampling,
+                  early exit); reward 1 on success else 0; keep groups whose success rate is inside ``filter_band``
+                  (dynamic sampling); sample more waves until ``groups_per_step`` groups are kept or the retry cap
+        advantage (R - mean_group) / (std_group + 1e-6) on every executed action token
+        update    ``ppo_epochs`` x ``mini_batches`` AdamW steps on the asymmetric clipped loss (0.2 / 0.28); no KL,
+                  no reference model; token-level mean over the mini-batch (all ranks)
+        validate  every ``val_every`` steps: greedy success on held-out seeds (EVAL_SEED_START..), split over ranks
+        save      a checkpoint every step (the server loads it as is); ``keep_every`` of them are kept
+
+Multi-process: ``torchrun --nproc_per_node N -m pushcut train grpo ...``. Every rank owns its env pools and rolls
+out its own share (groups_per_step / N groups); gradients are averaged by DDP (gloo on CPU, NCCL on GPU); rank 0
+writes checkpoints and logs. Initial states and sampling noise are pure functions of (seed, step, rank, wave), so a
+resumed run (``resume=True``: weights + optimizer of ``out/latest``) continues exactly where it stopped, losing at
+most the step that was running. The batch arithmetic is checked at start-up (grpo_math.plan_batches).
+
+Metrics (metrics.jsonl + TensorBoard under ``out``; one row per step, ``val/*`` only on validation steps):
+
+    rollout/success_rate      success rate of all episodes sampled this step (before the group filter)
+    rollout/groups_sampled    groups rolled out this step (this rank x world size)
+    rollout/groups_kept       groups that passed the filter and were trained on
+    rollout/batch_filled      groups_kept / groups_per_step (< 1: the retry cap was hit; also printed)
+    rollout/resample_rounds   waves sampled beyond those a full batch needs without filtering
+    rollout/episode_length    mean actions per sampled episode
+    actor/pg_loss             clipped surrogate loss (token mean, averaged over optimizer steps)
+    actor/clipfrac            fraction of trained tokens where the clip was active
+    actor/approx_kl           mean (r - 1) - log r over trained tokens (policy change per step)
+    actor/entropy             mean per-token entropy (nats) of the rollout-temperature distribution, trained tokens
+    actor/grad_norm           gradient L2 norm before clipping (mean over optimizer steps)
+    actor/lr                  learning rate
+    actor/tokens              action tokens trained on (all ranks)
+    val/success_rate          greedy held-out success (per task: val/<task>/success_rate)
+    val/wilson_low, val/wilson_high   its 95 % Wilson interval
+    timing_s/rollout, timing_s/update, timing_s/val, timing_s/step   wall time of each phase on rank 0
+    dist/param_spread         (several ranks) max - min over ranks of a weight fingerprint; must be 0
+    perf/episodes_per_s       sampled episodes / rollout time, all ranks
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from pushcut.sim.demos import EVAL_SEED_START
+from pushcut.train.checkpoint import (
+    find_checkpoints,
+    load_checkpoint,
+    load_training_state,
+    read_metadata,
+    save_checkpoint,
+    update_link,
+)
+from pushcut.train.distributed import DistInfo, all_reduce, barrier, init_distributed, shutdown
+from pushcut.train.evaluate import policy_env_overrides, wilson_interval
+from pushcut.train.grpo_math import clipped_policy_loss, group_advantages, keep_groups, plan_batches
+from pushcut.train.inference import ChunkPolicy
+from pushcut.train.model import VLAPolicy
+from pushcut.train.rollout import Episode, rollout_groups
+
+RL_SEED_START = 100_000  # training initial states are drawn from [RL_SEED_START, EVAL_SEED_START)
+METRICS_FILE = "metrics.jsonl"
+STATE_KEYS = ("optimizer", "step")
+
+
+@dataclass(frozen=True)
+class GRPOConfig:
+    init: str  # SFT (or GRPO) checkpoint directory
+    tasks: tuple[str, ...]
+    out: str
+    steps: int = 100
+    groups_per_step: int = 8  # kept groups per step, all ranks together
+    group_size: int = 8  # G
+    mini_batches: int = 2  # optimizer steps per epoch
+    ppo_epochs: int = 1
+    micro_batch: int = 64  # chunk-samples per forward/backward
+    lr: float = 2e-5
+    weight_decay: float = 0.01
+    betas: tuple[float, float] = (0.9, 0.999)
+    grad_clip: float = 1.0
+    temperature: float = 1.6
+    clip_low: float = 0.2
+    clip_high: float = 0.28
+    dynamic_sampling: bool = True
+    filter_band: tuple[float, float] = (0.1, 0.9)  # kept: band[0] <= successes / G <= band[1]
+    max_resample_rounds: int = 4  # extra waves per step when filtered groups leave the batch short
+    rollout_envs: int = 16  # envs per task per rank, a multiple of group_size
+    env_workers: int = 2  # env processes per task per rank
+    env_overrides: dict[str, Any] = field(default_factory=dict)  # e.g. {"step_limit": 80}
+    val_every: int = 10  # 0: never
+    val_episodes: int = 50
+    save_every: int = 1
+    keep_every: int = 10  # checkpoints kept for good (the newest is always kept)
+    seed: int = 0
+    resume: bool = False
+    allow_new_tasks: bool = False  # RL on tasks the init checkpoint was not fine-tuned on
+    device: str = "auto"
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "tasks", tuple(self.tasks))
+        if not self.tasks:
+            raise ValueError("at least one task is needed")
+        if self.steps < 1 or self.ppo_epochs < 1 or self.lr <= 0 or self.temperature <= 0:
+            raise ValueError("steps and ppo_epochs must be >= 1, lr and temperature > 0")
+        if self.rollout_envs % self.group_size or self.rollout_envs < self.group_size:
+            raise ValueError(
+                f"rollout_envs={self.rollout_envs} must be a positive multiple of group_size={self.group_size} "
+                "(a wave holds whole groups)"
+            )
+        if not 1 <= self.env_workers <= self.rollout_envs:
+            raise ValueError(f"env_workers={self.env_workers} must be between 1 and rollout_envs={self.rollout_envs}")
+        if self.mini_batches > self.group_size:
+            raise ValueError(
+                f"mini_batches={self.mini_batches} > group_size={self.group_size}: with a single kept group some "
+                "optimizer steps would have no data"
+            )
+        if self.save_every < 1 or self.keep_every < 1 or self.val_every < 0 or self.val_episodes < 1:
+            raise ValueError("save_every, keep_every, val_episodes must be >= 1 and val_every >= 0")
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["tasks"], d["betas"], d["filter_band"] = list(self.tasks), list(self.betas), list(self.filter_band)
+        return d
+
+
+def _stream(*parts: int) -> int:
+    """A 63-bit seed that is a pure function of ``parts`` (initial states and sampling noise per step/rank/wave)."""
+    return int(np.random.SeedSequence([int(p) for p in parts]).generate_state(2, np.uint32).view(np.uint64)[0] >> 1)
+
+
+def check_init(init: str | Path, tasks: tuple[str, ...], allow_new_tasks: bool = False) -> dict[str, Any]:
+    """Fail before any rollout when the checkpoint cannot act in these tasks."""
+    from pushcut.sim import piper_spec
+    from pushcut.sim.registry import get_task
+
+    meta = read_metadata(init)
+    for task in tasks:
+        get_task(task)
+    cfg = meta["_policy_config"]
+    if cfg.action_dim != piper_spec.ACTION_DIM or cfg.proprio_dim != piper_spec.ACTION_DIM:
+        raise ValueError(
+            f"--init {init}: action_dim {cfg.action_dim} / proprio_dim {cfg.proprio_dim}, the dual-Piper sim needs "
+            f"{piper_spec.ACTION_DIM} / {piper_spec.ACTION_DIM}"
+        )
+    unknown = [t for t in tasks if t not in meta["tasks"]]
+    if unknown and not allow_new_tasks:
+        raise ValueError(
+            f"--init {init} was trained on tasks {meta['tasks']}; task(s) {unknown} are not among them (its action "
+            "statistics come from those tasks' demonstrations); set allow_new_tasks=true to train on them anyway"
+        )
+    return meta
+
+
+def train_grpo(config: GRPOConfig) -> dict[str, Any]:
+    info = init_distributed(config.device)
+    try:
+        return _train(config, info)
+    finally:
+        shutdown(info)
+
+
+def _train(config: GRPOConfig, info: DistInfo) -> dict[str, Any]:
+    from torch.utils.tensorboard import SummaryWriter
+    from tqdm import tqdm
+
+    from pushcut.sim.vector import EnvPool
+
+    out = Path(config.out)
+    plan = plan_batches(config.groups_per_step, config.group_size, config.mini_batches, config.micro_batch,
+                        info.world_size)  # fmt: skip
+    meta = check_init(config.init, config.tasks, config.allow_new_tasks)
+    start_dir, start_step, state = Path(config.init), 0, None
+    if config.resume:
+        if not (out / "latest").exists():
+            raise FileNotFoundError(f"resume=True but {out / 'latest'} does not exist (no checkpoint to resume from)")
+        start_dir = (out / "latest").resolve()
+        state = load_training_state(start_dir, required=STATE_KEYS)
+        start_step = int(state["step"])
+    loaded = load_checkpoint(start_dir, device=str(info.device))
+    policy: VLAPolicy = loaded.policy
+    runner = ChunkPolicy(loaded)  # rollouts and validation use the same module as the update
+    model: torch.nn.Module = policy
+    if info.enabled:
+        from torch.nn.parallel import DistributedDataParallel
+
+        model = DistributedDataParallel(policy, device_ids=[info.device.index] if info.device.type == "cuda" else None)
+    optimizer = torch.optim.AdamW(policy.parameters(), lr=config.lr, betas=config.betas,
+                                  weight_decay=config.weight_decay)  # fmt: skip
+    if state is not None:
+        optimizer.load_state_dict(state["optimizer"])
+    use_bf16 = info.device.type == "cuda"
+
+    overrides = policy_env_overrides(runner, config.env_overrides)
+    pools = {t: EnvPool(t, config.rollout_envs, overrides, num_workers=config.env_workers) for t in config.tasks}
+    groups_per_wave = config.rollout_envs // config.group_size
+    waves_needed = math.ceil(plan.groups_per_rank / (groups_per_wave * len(config.tasks)))
+    band = config.filter_band if config.dynamic_sampling else (0.0, 1.0)
+
+    writer = metrics_f = bar = None
+    if info.is_main:
+        out.mkdir(parents=True, exist_ok=True)
+        print(f"grpo: {plan.describe()}; {groups_per_wave} group(s) per rollout wave per task", flush=True)
+        if state is not None:
+            _trim_metrics(out / METRICS_FILE, start_step)
+        writer = SummaryWriter(str(out / "tb"), purge_step=start_step + 1 if state is not None else None)
+        metrics_f = (out / METRICS_FILE).open("a" if state is not None else "w")
+        bar = tqdm(total=config.steps, initial=start_step, disable=not config.progress, desc="grpo", dynamic_ncols=True)
+
+    def log(step: int, row: dict[str, float]) -> None:
+        if info.is_main:
+            for k, v in row.items():
+                writer.add_scalar(k, v, step)
+            metrics_f.write(json.dumps({"step": step, **row}) + "\n")
+            metrics_f.flush()
+
+    def validate() -> dict[str, float]:
+        """Greedy success on held-out seeds; each rank runs its contiguous share of the seeds."""
+        from pushcut.train.evaluate import evaluate_policy
+
+        policy.eval()
+        row: dict[str, float] = {}
+        total_s = total_n = 0.0
+        share = math.ceil(config.val_episodes / info.world_size)
+        first = info.rank * share
+        n_here = max(0, min(share, config.val_episodes - first))
+        for task in config.tasks:
+            s = evaluate_policy(runner, pools[task], n_here, EVAL_SEED_START + first)["successes"] if n_here else 0
+            successes, n = all_reduce([s, n_here], "sum", info)
+            row[f"val/{task}/success_rate"] = successes / n
+            total_s, total_n = total_s + successes, total_n + n
+        low, high = wilson_interval(int(total_s), int(total_n))
+        row.update({"val/success_rate": total_s / total_n, "val/wilson_low": low, "val/wilson_high": high})
+        return row
+
+    def save(step: int) -> Path:
+        ckpt = save_checkpoint(
+            out / "checkpoints" / f"step_{step}", policy, loaded.tokenizer, loaded.proprio_stats,
+            preset=meta["preset"], action_hz=meta["action_hz"], step=step,
+            tasks=list(dict.fromkeys([*meta["tasks"], *config.tasks])),
+            training_state={"optimizer": optimizer.state_dict(), "step": step},
+            extra={"grpo_config": config.to_dict(), "init": str(config.init), "init_step": meta["step"]},
+        )  # fmt: skip
+        update_link(out / "latest", ckpt)
+        for old in find_checkpoints(out / "checkpoints"):
+            n = int(old.name.split("_")[1])
+            if n != step and n % config.keep_every:
+                import shutil
+
+                shutil.rmtree(old, ignore_errors=True)
+        return ckpt
+
+    history: list[dict[str, float]] = []
+    last_ckpt: Path | None = None
+    try:
+        if config.val_every and state is None:
+            t0 = time.perf_counter()
+            row = {**validate(), "timing_s/val": time.perf_counter() - t0}
+            log(0, row)
+            history.append({"step": 0, **row})
+        for step in range(start_step + 1, config.steps + 1):
+            t_step = time.perf_counter()
+            # ---------------------------------------------------------------- rollout + dynamic sampling
+            policy.eval()
+            kept: list[list[Episode]] = []
+            sampled: list[Episode] = []
+            waves = 0
+            while len(kept) < plan.groups_per_rank and waves < waves_needed + config.max_resample_rounds:
+                for k, task in enumerate(config.tasks):
+                    rng = np.random.default_rng(_stream(config.seed, step, info.rank, waves, k))
+                    seeds = rng.integers(RL_SEED_START, EVAL_SEED_START, groups_per_wave).tolist()
+                    gen = torch.Generator().manual_seed(_stream(config.seed, step, info.rank, waves, k, 1))
+                    for group in rollout_groups(runner, pools[task], seeds, config.group_size,
+                                                config.temperature, gen):  # fmt: skip
+                        sampled += group
+                        successes = torch.tensor([sum(ep.success for ep in group)])
+                        if keep_groups(successes, config.group_size, band).item():
+                            kept.append(group)
+                waves += 1
+            kept = kept[: plan.groups_per_rank]
+            t_rollout = time.perf_counter() - t_step
+            n_sampled, n_success, n_kept, length_sum, n_groups = all_reduce(
+                [len(sampled), sum(ep.success for ep in sampled), len(kept), sum(ep.length for ep in sampled),
+                 len(sampled) // config.group_size], "sum", info)  # fmt: skip
+            fewest_kept = all_reduce([len(kept)], "min", info)[0]
+            row = {
+                "rollout/success_rate": n_success / n_sampled,
+                "rollout/groups_sampled": n_groups,
+                "rollout/groups_kept": n_kept,
+                "rollout/batch_filled": n_kept / config.groups_per_step,
+                "rollout/resample_rounds": max(0, waves - waves_needed),
+                "rollout/episode_length": length_sum / n_sampled,
+                "perf/episodes_per_s": n_sampled / max(t_rollout, 1e-9),
+                "timing_s/rollout": t_rollout,
+            }
+            if n_kept < config.groups_per_step and info.is_main:
+                tqdm.write(f"step {step}: only {int(n_kept)}/{config.groups_per_step} informative groups after "
+                           f"{waves} wave(s) (retry cap {waves_needed + config.max_resample_rounds}); "
+                           f"rollout success {row['rollout/success_rate']:.1%}")  # fmt: skip
+
+            # ---------------------------------------------------------------- update
+            t_update = time.perf_counter()
+            if fewest_kept == 0:
+                if info.is_main:
+                    tqdm.write(
+                        f"step {step}: no update — a rank has no group with mixed outcomes (all groups were "
+                        "all-success or all-fail); the policy gets no learning signal from such groups"
+                    )
+            else:
+                row.update(_update(model, policy, optimizer, kept, config, plan, info, step, use_bf16))
+            if info.enabled:  # DDP keeps replicas bit-identical; check it every step (two numbers per rank)
+                with torch.no_grad():
+                    fingerprint = sum(float(p.double().sum() + p.double().abs().sum()) for p in policy.parameters())
+                low, high = all_reduce([fingerprint], "min", info)[0], all_reduce([fingerprint], "max", info)[0]
+                row["dist/param_spread"] = high - low
+                if high != low:
+                    raise RuntimeError(f"step {step}: the ranks' weights differ (fingerprints {low!r} .. {high!r})")
+            row["timing_s/update"] = time.perf_counter() - t_update
+
+            # ---------------------------------------------------------------- validate, save, log
+            if config.val_every and step % config.val_every == 0:
+                t0 = time.perf_counter()
+                row.update(validate())
+                row["timing_s/val"] = time.perf_counter() - t0
+            if info.is_main and (step % config.save_every == 0 or step == config.steps):
+                last_ckpt = save(step)
+            barrier(info)  # no rank runs ahead of the checkpoint
+            row["timing_s/step"] = time.perf_counter() - t_step
+            log(step, row)
+            history.append({"step": step, **row})
+            if bar is not None:
+                post = {"succ": f"{row['rollout/success_rate']:.2f}", "kept": int(n_kept)}
+                if "val/success_rate" in row:
+                    post["val"] = f"{row['val/success_rate']:.2f}"
+                bar.set_postfix(post)
+                bar.update(1)
+    except FloatingPointError as e:
+        good = (out / "latest").resolve() if (out / "latest").exists() else Path(config.init)
+        raise FloatingPointError(f"{e}; the run stopped, the last good checkpoint is {good}") from None
+    finally:
+        for pool in pools.values():
+            pool.close()
+        if info.is_main:
+            bar.close()
+            writer.close()
+            metrics_f.close()
+    return {"steps": config.steps, "checkpoint": str(last_ckpt) if last_ckpt else None, "history": history}
+
+
+def _update(model, policy, optimizer, kept, config: GRPOConfig, plan, info: DistInfo, step: int, use_bf16: bool):
+    """``ppo_epochs`` x ``mini_batches`` optimizer steps on the kept groups of this rank; returns actor/* metrics."""
+    episodes, advantages = [], []
+    for group in kept:
+        adv = group_advantages(torch.tensor([[ep.reward for ep in group]]))[0]
+        episodes += group
+        advantages += adv.tolist()
+    rng = np.random.default_rng(_stream(config.seed, step, info.rank, 99))
+    sums = {"loss": 0.0, "clip": 0.0, "kl": 0.0, "entropy": 0.0, "tokens": 0.0, "gnorm": 0.0, "opt_steps": 0}
+    policy.train()
+    device = info.device
+    for _epoch in range(config.ppo_epochs):
+        order = rng.permutation(len(episodes))
+        for part in np.array_split(order, config.mini_batches):
+            eps = [episodes[i] for i in part]
+            images = np.concatenate([e.images for e in eps])
+            proprio = np.concatenate([e.proprio for e in eps])
+            texts = [e.instruction for e in eps for _ in range(e.chunks)]
+            tokens = torch.from_numpy(np.concatenate([e.tokens for e in eps]))
+            old = torch.from_numpy(np.concatenate([e.log_probs for e in eps]))
+            valid = torch.from_numpy(np.concatenate([e.valid for e in eps]))[..., None].expand_as(tokens)
+            adv = torch.tensor([advantages[i] for i in part for _ in range(episodes[i].chunks)])[:, None, None]
+            local_tokens = int(valid.sum())
+            global_tokens = all_reduce([local_tokens], "sum", info)[0]
+            slices = [slice(s, s + config.micro_batch) for s in range(0, len(texts), config.micro_batch)]
+            step_loss = 0.0
+            for j, sl in enumerate(slices):
+                sync = j == len(slices) - 1  # DDP all-reduces on the last micro-batch of the mini-batch only
+                ctx = model.no_sync() if (info.enabled and not sync) else nullcontext()
+                with ctx:
+                    batch = policy.make_batch(images[sl], texts[sl], proprio[sl])
+                    with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=use_bf16):
+                        logits = model(batch).float()
+                    scaled = logits / config.temperature
+                    logp = torch.log_softmax(scaled, -1).gather(-1, tokens[sl].to(device)[..., None]).squeeze(-1)
+                    out = clipped_policy_loss(logp, old[sl].to(device), adv[sl].to(device), valid[sl].to(device),
+                                              config.clip_low, config.clip_high, normaliser=global_tokens)  # fmt: skip
+                    (out.loss * info.world_size).backward()  # DDP averages over ranks; the normaliser is global
+                step_loss += out.loss.item()
+                sums["clip"] += out.clipfrac_sum
+                sums["kl"] += out.approx_kl_sum
+                with torch.no_grad():
+                    ent = VLAPolicy.entropy_from_logits(logits.detach(), config.temperature)
+                    sums["entropy"] += float(ent[valid[sl].to(device)].sum())
+            gnorm = torch.nn.utils.clip_grad_norm_(policy.parameters(), config.grad_clip)
+            total_loss, finite = all_reduce([step_loss, float(torch.isfinite(gnorm))], "sum", info)
+            if finite < info.world_size or not math.isfinite(total_loss):
+                raise FloatingPointError(
+                    f"step {step}: non-finite loss ({total_loss}) or gradient norm, not applied (try a lower lr than "
+                    f"{config.lr})"
+                )
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            sums["loss"] += total_loss
+            sums["gnorm"] += float(gnorm)
+            sums["tokens"] += global_tokens
+            sums["opt_steps"] += 1
+    clip, kl, entropy = all_reduce([sums["clip"], sums["kl"], sums["entropy"]], "sum", info)
+    n_tok = max(1.0, sums["tokens"])
+    return {
+        "actor/pg_loss": sums["loss"] / sums["opt_steps"],
+        "actor/clipfrac": clip / n_tok,
+        "actor/approx_kl": kl / n_tok,
+        "actor/entropy": entropy / n_tok,
+        "actor/grad_norm": sums["gnorm"] / sums["opt_steps"],
+        "actor/lr": optimizer.param_groups[0]["lr"],
+        "actor/tokens": sums["tokens"],
+    }
+
+
+def _trim_metrics(path: Path, step: int) -> None:
+    if path.is_file():
+        kept = [ln for ln in path.read_text().splitlines() if ln.strip() and json.loads(ln)["step"] <= step]
+        path.write_text("".join(ln + "\n" for ln in kept))
