@@ -22,6 +22,7 @@ sub-models on the ``meta`` device, and derives per-chunk forward FLOPs and memor
 
 from __future__ import annotations
 
+import math
 import statistics
 import time
 from dataclasses import dataclass
@@ -192,3 +193,69 @@ def format_table(r: dict[str, Any]) -> str:
     ]
     lines += _fmt_cost(r["tiny_cost"]) + _fmt_cost(r["openvla_oft_7b_cost"])
     return "\n".join(lines)
+
+
+def _simplevla_style_rollout(runner, pool, seeds: list[int], temperature: float, generator, step_limit: int) -> int:
+    """The reference loop (recipe.md §1.1, §1.4): every chunk step re-encodes all envs, done or not, the loop always
+    runs to the step limit, and the old log-probs are recomputed in a second forward pass afterwards."""
+    obs = pool.reset(seeds)
+    done = [False] * len(seeds)
+    stored = []
+    for _ in range(math.ceil(step_limit / runner.chunk)):
+        inputs = runner.prepare_observations(obs)
+        pred = runner.predict(inputs, temperature=temperature, generator=generator)
+        stored.append((inputs, pred.tokens))
+        results = pool.step_chunk([None if d else a for d, a in zip(done, pred.actions, strict=True)])
+        for i, res in enumerate(results):
+            if res is not None:
+                obs[i] = res.observation
+                done[i] = done[i] or res.terminated or res.truncated
+    with torch.no_grad():
+        for inputs, tokens in stored:
+            runner.policy.log_probs(runner.batch(inputs), torch.from_numpy(tokens), temperature)
+    return len(seeds)
+
+
+def rollout_comparison(
+    checkpoint: str,
+    task: str,
+    groups: int = 4,
+    group_size: int = 8,
+    rollout_envs: int = 16,
+    env_workers: int = 2,
+    temperature: float = 1.6,
+    env_overrides: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Episodes/s of :func:`pushcut.train.rollout.rollout_groups` against the SimpleVLA-RL-style loop (one group
+    of G envs at a time, to the step limit, log-probs recomputed), same policy, task, seeds and worker count."""
+    from pushcut.sim.vector import EnvPool
+    from pushcut.train.evaluate import policy_env_overrides
+    from pushcut.train.inference import ChunkPolicy
+    from pushcut.train.rollout import rollout_groups
+
+    runner = ChunkPolicy.from_checkpoint(checkpoint)
+    overrides = policy_env_overrides(runner, env_overrides)
+    seeds = [200_000 + i for i in range(groups)]
+    with EnvPool(task, rollout_envs, overrides, num_workers=env_workers) as pool:
+        step_limit = pool.call("step_limit")[0]
+        start = time.perf_counter()
+        ours = rollout_groups(runner, pool, seeds, group_size, temperature, torch.Generator().manual_seed(0))
+        ours_s = time.perf_counter() - start
+    with EnvPool(task, group_size, overrides, num_workers=env_workers) as pool:
+        start = time.perf_counter()
+        gen = torch.Generator().manual_seed(0)
+        for seed in seeds:
+            _simplevla_style_rollout(runner, pool, [seed] * group_size, temperature, gen, step_limit)
+        ref_s = time.perf_counter() - start
+    episodes = groups * group_size
+    flat = [ep for g in ours for ep in g]
+    return {
+        "task": task,
+        "episodes": episodes,
+        "step_limit": step_limit,
+        "success_rate": sum(ep.success for ep in flat) / episodes,
+        "mean_length": sum(ep.length for ep in flat) / episodes,
+        "ours_episodes_per_s": episodes / ours_s,
+        "simplevla_style_episodes_per_s": episodes / ref_s,
+        "speedup": ref_s / ours_s,
+    }

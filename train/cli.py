@@ -176,3 +176,31 @@ def grpo(
     typer.echo(f"trained {summary['steps']} steps -> {summary['checkpoint']}")
     if vals:
         typer.echo("validation success: " + ", ".join(f"{v:.1%}" for v in vals))
+
+
+@app.command("bench-rollout")
+def bench_rollout(
+    checkpoint: Annotated[Path, typer.Option("--checkpoint", help="Policy to roll out (e.g. an SFT checkpoint).")],
+    task: Annotated[str, typer.Option("--task")] = "click_bell",
+    groups: Annotated[int, typer.Option(help="Initial states (groups of G episodes) per loop.")] = 4,
+    group_size: int = 8,
+    rollout_envs: Annotated[int, typer.Option(help="Envs of our rollout pool (a multiple of G).")] = 16,
+    env_workers: int = 2,
+    step_limit: Annotated[int | None, typer.Option(help="Override the task's step limit.")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """GRPO rollout episodes/s: ours (early exit, log-probs kept) vs a SimpleVLA-RL-style loop."""
+    from pushcut.train.bench import rollout_comparison
+
+    overrides = {"step_limit": step_limit} if step_limit else None
+    r = rollout_comparison(
+        str(checkpoint), task, groups, group_size, rollout_envs, env_workers, env_overrides=overrides
+    )
+    if as_json:
+        typer.echo(json.dumps(r, indent=1))
+        return
+    typer.echo(
+        f"{task} (step limit {r['step_limit']}, {r['episodes']} episodes, sampled success {r['success_rate']:.0%}, "
+        f"mean length {r['mean_length']:.1f}): ours {r['ours_episodes_per_s']:.2f} episodes/s, SimpleVLA-RL-style "
+        f"{r['simplevla_style_episodes_per_s']:.2f} episodes/s, speed-up {r['speedup']:.2f}x"
+    )

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Reproduces the SFT results of docs/results.md: click_bell success vs demonstration budget (25 / 100 / 400 demos at
-# equal compute), longer training, no crop augmentation, and move_can_pot. Every evaluation is greedy on 100 held-out
-# seeds (1,000,000..). About 2 hours on 2 CPU cores; finished runs and evaluations are skipped on a rerun.
+# equal compute), no crop augmentation, and move_can_pot. Every evaluation is greedy on 100 held-out
+# seeds (1,000,000..). About 80 minutes on 2 CPU cores; finished runs and evaluations are skipped on a rerun.
 # Usage: bash scripts/experiments/sft_results.sh [OUT_DIR]   (default runs/exp)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -33,5 +33,4 @@ sft cb400 $CB --max-episodes 400 && evaluate cb400 click_bell
 pushcut sim demo --task move_can_pot --episodes 100 --out "$R/demos/move_can_pot" --workers 2
 sft mcp100 --data "$R/demos/move_can_pot" --max-steps 1200 --save-every 400 && evaluate mcp100 move_can_pot
 
-sft cb100_long --data "$R/demos/click_bell" --max-episodes 100 --max-steps 1500 --save-every 300 && evaluate cb100_long click_bell
 sft cb100_nocrop $CB --max-episodes 100 --no-augment && evaluate cb100_nocrop click_bell
