@@ -117,25 +117,39 @@ def test_loop_writes_metrics_and_checkpoints_and_resumes_exactly(micro_checkpoin
     assert not all(torch.equal(w_full[k], v) for k, v in weights(micro_checkpoint).items())
 
 
-def test_two_ddp_ranks_stay_identical(micro_checkpoint, tmp_path):
-    out = tmp_path / "ddp"
+def _torchrun_grpo(init, out, parallel: str) -> list[dict]:
     args = [
-        "--init", str(micro_checkpoint), "--task", TASK, "--out", str(out), "--steps", "2", "--groups-per-step", "2",
+        "--init", str(init), "--task", TASK, "--out", str(out), "--steps", "2", "--groups-per-step", "2",
         "--group-size", "4", "--lr", "1e-3", "--rollout-envs", "4", "--env-workers", "1", "--val-every", "2",
         "--val-episodes", "4", "--set", "allow_new_tasks=true", "--set", "mini_batches=2", "--set", "micro_batch=8",
-        "--set", f"env_overrides={json.dumps(ENV)}", "--set", "progress=false",
+        "--set", f"env_overrides={json.dumps(ENV)}", "--set", "progress=false", "--set", f"parallel={parallel}",
     ]  # fmt: skip
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
            "-m", "pushcut", "train", "grpo", *args]  # fmt: skip
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")])}
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
     assert result.returncode == 0, result.stderr[-3000:]
-    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_two_ranks_stay_identical_and_fsdp_matches_ddp(micro_checkpoint, tmp_path):
+    rows = _torchrun_grpo(micro_checkpoint, tmp_path / "ddp", "ddp")
     assert [r["step"] for r in rows] == [0, 1, 2]
     assert all(r["dist/param_spread"] == 0.0 for r in rows[1:])
     assert rows[1]["rollout/groups_sampled"] >= 2  # both ranks rolled out (1 group per wave each)
+    assert any("actor/pg_loss" in r for r in rows[1:])
     assert rows[0]["val/success_rate"] * 4 == pytest.approx(round(rows[0]["val/success_rate"] * 4))
-    assert (out / "latest").exists()
+    # FSDP2 shards (gloo on CPU) + a full rollout copy per rank: same rollouts, same updates as DDP
+    fsdp_rows = _torchrun_grpo(micro_checkpoint, tmp_path / "fsdp", "fsdp")
+    assert all(r["dist/param_spread"] == 0.0 for r in fsdp_rows[1:])
+    for a, b in zip(rows, fsdp_rows, strict=True):
+        for key in ("rollout/success_rate", "rollout/groups_kept", "actor/tokens", "val/success_rate"):
+            assert a.get(key) == b.get(key), key
+    ddp_w, fsdp_w = weights(tmp_path / "ddp" / "latest"), weights(tmp_path / "fsdp" / "latest")
+    for key, value in ddp_w.items():
+        torch.testing.assert_close(fsdp_w[key], value, atol=1e-5, rtol=1e-4)
+    start = weights(micro_checkpoint)
+    assert not all(torch.equal(start[k], v) for k, v in ddp_w.items())
 
 
 def test_bad_init_fails_before_any_rollout(micro_checkpoint, tmp_path):

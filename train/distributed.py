@@ -69,3 +69,92 @@ def barrier(info: DistInfo) -> None:
 def shutdown(info: DistInfo) -> None:
     if info.enabled and dist.is_initialized():
         dist.destroy_process_group()
+
+
+# ---------------------------------------------------------------------------------------------- data parallelism
+PARALLEL_MODES = ("ddp", "fsdp")
+
+
+@dataclass
+class Parallel:
+    """The modules of data-parallel training.
+
+    ddp   ``model`` = DistributedDataParallel(policy); ``train_policy`` = ``rollout_policy`` = the policy itself.
+    fsdp  ``model`` = ``train_policy`` = a copy of the policy sharded with FSDP2 ``fully_shard`` (every vision and
+          LLM transformer block, then the root); ``rollout_policy`` = the full, unsharded policy, refreshed from the
+          shards after every optimizer step (:meth:`sync`). Rollouts run different numbers of forward passes on each
+          rank, which sharded forwards (collective all-gathers) cannot; the full copy also serves validation and
+          checkpoints. Costs one extra copy of the weights per rank.
+    One process: no wrapping at all.
+    """
+
+    mode: str
+    model: torch.nn.Module
+    train_policy: torch.nn.Module
+    rollout_policy: torch.nn.Module
+    info: DistInfo
+
+    @property
+    def sharded(self) -> bool:
+        return self.mode == "fsdp" and self.info.enabled
+
+    def grad_sync(self, enabled: bool):
+        """Context for one backward: gradient all-reduce on (last micro-batch) or off (accumulation)."""
+        import contextlib
+
+        if not self.info.enabled or enabled:
+            if self.sharded:
+                self.model.set_requires_gradient_sync(True)
+            return contextlib.nullcontext()
+        if self.sharded:
+            self.model.set_requires_gradient_sync(False)
+            return contextlib.nullcontext()
+        return self.model.no_sync()
+
+    def sync(self) -> None:
+        """Copy the trained weights into the rollout policy (fsdp; collective). No-op otherwise."""
+        if self.sharded:
+            from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
+
+            full = get_model_state_dict(self.model, options=StateDictOptions(full_state_dict=True))
+            self.rollout_policy.load_state_dict(full)
+
+    def optimizer_state(self, optimizer: torch.optim.Optimizer) -> dict:
+        """A full optimizer state dict (fsdp: gathered, collective — call on every rank)."""
+        if self.sharded:
+            from torch.distributed.checkpoint.state_dict import StateDictOptions, get_optimizer_state_dict
+
+            return get_optimizer_state_dict(self.model, optimizer, options=StateDictOptions(full_state_dict=True))
+        return optimizer.state_dict()
+
+    def load_optimizer_state(self, optimizer: torch.optim.Optimizer, state: dict) -> None:
+        if self.sharded:
+            from torch.distributed.checkpoint.state_dict import StateDictOptions, set_optimizer_state_dict
+
+            set_optimizer_state_dict(
+                self.model, optimizer, optim_state_dict=state, options=StateDictOptions(full_state_dict=True)
+            )
+        else:
+            optimizer.load_state_dict(state)
+
+
+def wrap_for_training(policy: torch.nn.Module, info: DistInfo, mode: str = "ddp") -> Parallel:
+    if mode not in PARALLEL_MODES:
+        raise ValueError(f"parallel mode {mode!r} not in {PARALLEL_MODES}")
+    if not info.enabled:
+        return Parallel(mode, policy, policy, policy, info)
+    if mode == "ddp":
+        from torch.nn.parallel import DistributedDataParallel
+
+        ids = [info.device.index] if info.device.type == "cuda" else None
+        return Parallel(mode, DistributedDataParallel(policy, device_ids=ids), policy, policy, info)
+    import copy
+
+    from torch.distributed.fsdp import fully_shard
+
+    sharded = copy.deepcopy(policy)
+    block_types = ("LlamaDecoderLayer", "SiglipEncoderLayer", "ViTLayer")  # transformer blocks of the sub-models
+    for block in [m for m in sharded.modules() if type(m).__name__ in block_types]:
+        fully_shard(block)
+    fully_shard(sharded)
+    return Parallel(mode, sharded, sharded, policy, info)

@@ -44,7 +44,6 @@ import dataclasses
 import json
 import math
 import time
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -61,7 +60,16 @@ from pushcut.train.checkpoint import (
     save_checkpoint,
     update_link,
 )
-from pushcut.train.distributed import DistInfo, all_reduce, barrier, init_distributed, shutdown
+from pushcut.train.distributed import (
+    PARALLEL_MODES,
+    DistInfo,
+    Parallel,
+    all_reduce,
+    barrier,
+    init_distributed,
+    shutdown,
+    wrap_for_training,
+)
 from pushcut.train.evaluate import policy_env_overrides, wilson_interval
 from pushcut.train.grpo_math import clipped_policy_loss, group_advantages, keep_groups, plan_batches
 from pushcut.train.inference import ChunkPolicy
@@ -104,6 +112,7 @@ class GRPOConfig:
     seed: int = 0
     resume: bool = False
     allow_new_tasks: bool = False  # RL on tasks the init checkpoint was not fine-tuned on
+    parallel: str = "ddp"  # "ddp" (replicated weights) | "fsdp" (FSDP2 shards + a full rollout copy per rank)
     device: str = "auto"
     progress: bool = True
 
@@ -125,6 +134,8 @@ class GRPOConfig:
                 f"mini_batches={self.mini_batches} > group_size={self.group_size}: with a single kept group some "
                 "optimizer steps would have no data"
             )
+        if self.parallel not in PARALLEL_MODES:
+            raise ValueError(f"parallel={self.parallel!r} not in {PARALLEL_MODES}")
         if self.save_every < 1 or self.keep_every < 1 or self.val_every < 0 or self.val_episodes < 1:
             raise ValueError("save_every, keep_every, val_episodes must be >= 1 and val_every >= 0")
 
@@ -188,17 +199,13 @@ def _train(config: GRPOConfig, info: DistInfo) -> dict[str, Any]:
         state = load_training_state(start_dir, required=STATE_KEYS)
         start_step = int(state["step"])
     loaded = load_checkpoint(start_dir, device=str(info.device))
-    policy: VLAPolicy = loaded.policy
-    runner = ChunkPolicy(loaded)  # rollouts and validation use the same module as the update
-    model: torch.nn.Module = policy
-    if info.enabled:
-        from torch.nn.parallel import DistributedDataParallel
-
-        model = DistributedDataParallel(policy, device_ids=[info.device.index] if info.device.type == "cuda" else None)
-    optimizer = torch.optim.AdamW(policy.parameters(), lr=config.lr, betas=config.betas,
+    policy: VLAPolicy = loaded.policy  # full weights: rollouts, validation, checkpoints
+    runner = ChunkPolicy(loaded)
+    par = wrap_for_training(policy, info, config.parallel)
+    optimizer = torch.optim.AdamW(par.train_policy.parameters(), lr=config.lr, betas=config.betas,
                                   weight_decay=config.weight_decay)  # fmt: skip
     if state is not None:
-        optimizer.load_state_dict(state["optimizer"])
+        par.load_optimizer_state(optimizer, state["optimizer"])
     use_bf16 = info.device.type == "cuda"
 
     overrides = policy_env_overrides(runner, config.env_overrides)
@@ -243,12 +250,12 @@ def _train(config: GRPOConfig, info: DistInfo) -> dict[str, Any]:
         row.update({"val/success_rate": total_s / total_n, "val/wilson_low": low, "val/wilson_high": high})
         return row
 
-    def save(step: int) -> Path:
+    def save(step: int, optimizer_state: dict) -> Path:
         ckpt = save_checkpoint(
             out / "checkpoints" / f"step_{step}", policy, loaded.tokenizer, loaded.proprio_stats,
             preset=meta["preset"], action_hz=meta["action_hz"], step=step,
             tasks=list(dict.fromkeys([*meta["tasks"], *config.tasks])),
-            training_state={"optimizer": optimizer.state_dict(), "step": step},
+            training_state={"optimizer": optimizer_state, "step": step},
             extra={"grpo_config": config.to_dict(), "init": str(config.init), "init_step": meta["step"]},
         )  # fmt: skip
         update_link(out / "latest", ckpt)
@@ -317,7 +324,8 @@ def _train(config: GRPOConfig, info: DistInfo) -> dict[str, Any]:
                         "all-success or all-fail); the policy gets no learning signal from such groups"
                     )
             else:
-                row.update(_update(model, policy, optimizer, kept, config, plan, info, step, use_bf16))
+                row.update(_update(par, optimizer, kept, config, info, step, use_bf16))
+                par.sync()
             if info.enabled:  # DDP keeps replicas bit-identical; check it every step (two numbers per rank)
                 with torch.no_grad():
                     fingerprint = sum(float(p.double().sum() + p.double().abs().sum()) for p in policy.parameters())
@@ -332,8 +340,10 @@ def _train(config: GRPOConfig, info: DistInfo) -> dict[str, Any]:
                 t0 = time.perf_counter()
                 row.update(validate())
                 row["timing_s/val"] = time.perf_counter() - t0
-            if info.is_main and (step % config.save_every == 0 or step == config.steps):
-                last_ckpt = save(step)
+            if step % config.save_every == 0 or step == config.steps:
+                optimizer_state = par.optimizer_state(optimizer)  # collective under fsdp
+                if info.is_main:
+                    last_ckpt = save(step, optimizer_state)
             barrier(info)  # no rank runs ahead of the checkpoint
             row["timing_s/step"] = time.perf_counter() - t_step
             log(step, row)
@@ -357,8 +367,12 @@ def _train(config: GRPOConfig, info: DistInfo) -> dict[str, Any]:
     return {"steps": config.steps, "checkpoint": str(last_ckpt) if last_ckpt else None, "history": history}
 
 
-def _update(model, policy, optimizer, kept, config: GRPOConfig, plan, info: DistInfo, step: int, use_bf16: bool):
-    """``ppo_epochs`` x ``mini_batches`` optimizer steps on the kept groups of this rank; returns actor/* metrics."""
+def _update(par: Parallel, optimizer, kept, config: GRPOConfig, info: DistInfo, step: int, use_bf16: bool):
+    """``ppo_epochs`` x ``mini_batches`` optimizer steps on the kept groups of this rank; returns actor/* metrics.
+
+    Every rank runs the same number of micro-batches per mini-batch (the most any rank needs; a rank with fewer
+    samples repeats its first slice with zero weight), so sharded forwards and gradient syncs stay in lock-step."""
+    model, policy = par.model, par.train_policy
     episodes, advantages = [], []
     for group in kept:
         adv = group_advantages(torch.tensor([[ep.reward for ep in group]]))[0]
@@ -382,26 +396,29 @@ def _update(model, policy, optimizer, kept, config: GRPOConfig, plan, info: Dist
             local_tokens = int(valid.sum())
             global_tokens = all_reduce([local_tokens], "sum", info)[0]
             slices = [slice(s, s + config.micro_batch) for s in range(0, len(texts), config.micro_batch)]
+            n_micro = int(all_reduce([len(slices)], "max", info)[0])
             step_loss = 0.0
-            for j, sl in enumerate(slices):
-                sync = j == len(slices) - 1  # DDP all-reduces on the last micro-batch of the mini-batch only
-                ctx = model.no_sync() if (info.enabled and not sync) else nullcontext()
-                with ctx:
+            for j in range(n_micro):
+                sl = slices[j] if j < len(slices) else slices[0]
+                weight = 1.0 if j < len(slices) else 0.0  # padding micro-batch: same graph, no contribution
+                with par.grad_sync(j == n_micro - 1):  # gradients are reduced on the last micro-batch only
                     batch = policy.make_batch(images[sl], texts[sl], proprio[sl])
                     with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=use_bf16):
                         logits = model(batch).float()
                     scaled = logits / config.temperature
                     logp = torch.log_softmax(scaled, -1).gather(-1, tokens[sl].to(device)[..., None]).squeeze(-1)
-                    out = clipped_policy_loss(logp, old[sl].to(device), adv[sl].to(device), valid[sl].to(device),
+                    mask = valid[sl].to(device) & (weight > 0)
+                    out = clipped_policy_loss(logp, old[sl].to(device), adv[sl].to(device), mask,
                                               config.clip_low, config.clip_high, normaliser=global_tokens)  # fmt: skip
-                    (out.loss * info.world_size).backward()  # DDP averages over ranks; the normaliser is global
+                    (out.loss * info.world_size).backward()  # ranks' gradients are averaged; the normaliser is global
                 step_loss += out.loss.item()
                 sums["clip"] += out.clipfrac_sum
                 sums["kl"] += out.approx_kl_sum
                 with torch.no_grad():
                     ent = VLAPolicy.entropy_from_logits(logits.detach(), config.temperature)
-                    sums["entropy"] += float(ent[valid[sl].to(device)].sum())
+                    sums["entropy"] += float(ent[mask].sum())
             gnorm = torch.nn.utils.clip_grad_norm_(policy.parameters(), config.grad_clip)
+            gnorm = gnorm.full_tensor() if hasattr(gnorm, "full_tensor") else gnorm  # DTensor under fsdp
             total_loss, finite = all_reduce([step_loss, float(torch.isfinite(gnorm))], "sum", info)
             if finite < info.world_size or not math.isfinite(total_loss):
                 raise FloatingPointError(
