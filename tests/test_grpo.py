@@ -25,9 +25,8 @@ import lenient_tasks  # noqa: E402,F401  (registers the task in this process)
 from conftest import SMALL_IMAGES  # noqa: E402
 
 from pushcut.train.checkpoint import find_checkpoints, load_checkpoint  # noqa: E402
-from pushcut.train.distributed import DistInfo  # noqa: E402
+from pushcut.train.distributed import DistInfo, wrap_for_training  # noqa: E402
 from pushcut.train.grpo import GRPOConfig, _update, check_init, train_grpo  # noqa: E402
-from pushcut.train.grpo_math import plan_batches  # noqa: E402
 from pushcut.train.inference import ChunkPolicy  # noqa: E402
 
 TASK = "test_lower_toward_bell"
@@ -80,10 +79,9 @@ def test_update_raises_the_advantage_weighted_log_likelihood(micro_checkpoint):
 
     before = objective()
     config = small_config(micro_checkpoint, "unused", mini_batches=1, lr=3e-4, weight_decay=0.0)
-    plan = plan_batches(2, 4, 1, 8)
     optimizer = torch.optim.AdamW(runner.policy.parameters(), lr=3e-4, weight_decay=0.0)
     info = DistInfo(0, 1, 0, torch.device("cpu"))
-    metrics = _update(runner.policy, runner.policy, optimizer, groups, config, plan, info, 1, False)
+    metrics = _update(wrap_for_training(runner.policy, info), optimizer, groups, config, info, 1, False)
     assert objective() > before
     assert metrics["actor/clipfrac"] == 0.0  # one optimizer step: the ratio is exactly 1 when the loss is taken
     assert metrics["actor/tokens"] == sum(int(ep.valid.sum()) * 14 for ep in episodes)
