@@ -35,11 +35,29 @@ import traceback
 import weakref
 from collections.abc import Sequence
 from multiprocessing.connection import Connection, wait
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
 _OPEN_POOLS: weakref.WeakSet = weakref.WeakSet()
+
+
+@runtime_checkable
+class VectorEnv(Protocol):
+    """What rollouts and evaluation (train/rollout.py) need from a set of environments. `EnvPool` implements it with
+    local worker processes; a pool whose workers live on other machines (e.g. Ray actors, one per node, each holding
+    several envs) slots in by implementing the same members: per-env lists in, per-env lists out, None = skip."""
+
+    num_envs: int
+    tasks: list[str]
+
+    def reset(self, seeds: Sequence[int | None]) -> list[dict[str, Any]]: ...
+
+    def step_chunk(self, chunks: Sequence[np.ndarray | None]) -> list[Any]: ...
+
+    def call(self, method_name: str, per_env_args: Sequence[tuple | None] | None = None) -> list[Any]: ...
+
+    def close(self) -> None: ...
 
 
 class EnvWorkerError(RuntimeError):

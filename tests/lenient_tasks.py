@@ -25,3 +25,21 @@ class LowerTowardBell(ClickBell):
 
     def check_success(self, env) -> bool:
         return float(env.tcp_pose(self.arm).position[2]) < self.start_z - LOWER_BY
+
+
+FAULT_FILE_ENV = "PUSHCUT_TEST_FAULT_FILE"  # a file listing seeds whose reset raises (fault injection)
+
+
+@register_task
+class CrashOnListedSeeds(LowerTowardBell):
+    name = "test_crash_on_listed_seeds"
+    description = "Test task: like test_lower_toward_bell, but reset raises for the seeds listed in a file."
+
+    def initialize_episode(self, env, rng: np.random.Generator) -> dict[str, str]:
+        import os
+        from pathlib import Path
+
+        path = os.environ.get(FAULT_FILE_ENV)
+        if path and Path(path).is_file() and str(env.seed_value) in Path(path).read_text().split():
+            raise RuntimeError(f"injected fault for seed {env.seed_value}")
+        return super().initialize_episode(env, rng)

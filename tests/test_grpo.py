@@ -6,6 +6,7 @@ episodes there, so groups have mixed outcomes within seconds."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -163,6 +164,31 @@ def test_bad_init_fails_before_any_rollout(micro_checkpoint, tmp_path):
         from pushcut.train.grpo_math import plan_batches as plan
 
         plan(3, 4, 1, 8, world_size=2)
+
+
+def test_env_worker_crash_stops_the_step_with_its_traceback_and_the_run_resumes(micro_checkpoint, tmp_path):
+    from pushcut.sim.demos import EVAL_SEED_START
+    from pushcut.sim.vector import EnvWorkerError
+    from pushcut.train.grpo import RL_SEED_START, _stream
+
+    crash_task = "test_crash_on_listed_seeds"
+    config = small_config(micro_checkpoint, tmp_path / "run", tasks=(crash_task,), steps=3, val_every=0)
+    step2 = np.random.default_rng(_stream(config.seed, 2, 0, 0, 0)).integers(RL_SEED_START, EVAL_SEED_START, 2)
+    fault_file = tmp_path / "fault_seeds.txt"
+    fault_file.write_text(" ".join(str(s) for s in step2))
+    os.environ[lenient_tasks.FAULT_FILE_ENV] = str(fault_file)
+    try:
+        with pytest.raises(EnvWorkerError, match="injected fault") as info:
+            train_grpo(config)
+        assert "Traceback" in info.value.worker_traceback and "initialize_episode" in info.value.worker_traceback
+        assert (tmp_path / "run" / "latest").resolve().name == "step_1"
+        fault_file.unlink()  # the fault is gone: the run continues from step 1
+        summary = train_grpo(dataclasses.replace(config, resume=True))
+    finally:
+        os.environ.pop(lenient_tasks.FAULT_FILE_ENV, None)
+    assert summary["checkpoint"].endswith("step_3")
+    rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [1, 2, 3]
 
 
 def test_diverged_weights_stop_the_run_and_keep_the_last_good_checkpoint(micro_checkpoint, tmp_path):

@@ -234,3 +234,9 @@ def test_killed_shared_worker_names_its_envs():
     pool.close()
     with pytest.raises(ValueError, match="num_workers"):
         EnvPool("click_bell", 2, num_workers=3)
+
+
+def test_env_pool_satisfies_the_vector_env_protocol(pool):
+    from pushcut.sim.vector import VectorEnv
+
+    assert isinstance(pool, VectorEnv)

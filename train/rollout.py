@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from pushcut.sim.vector import VectorEnv
 from pushcut.train.inference import ChunkPolicy
 
 
@@ -52,7 +53,7 @@ class Episode:
 
 def run_episodes(
     policy: ChunkPolicy,
-    pool,
+    pool: VectorEnv,
     seeds: Sequence[int],
     *,
     temperature: float = 0.0,
@@ -107,7 +108,7 @@ def run_episodes(
 
 def rollout_groups(
     policy: ChunkPolicy,
-    pool,
+    pool: VectorEnv,
     seeds: Sequence[int],
     group_size: int,
     temperature: float,
