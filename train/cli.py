@@ -43,6 +43,10 @@ def sft(
     save_every: Annotated[int, typer.Option(help="Checkpoint every N steps (0: final only).")] = 0,
     seed: int = 0,
     resume: Annotated[bool, typer.Option(help="Continue the run in --out exactly where it stopped.")] = False,
+    init: Annotated[
+        Path | None, typer.Option("--init", help="Start from this checkpoint (weights + norm stats), fresh optimizer.")
+    ] = None,
+    max_minutes: Annotated[float | None, typer.Option(help="Stop (and save) after this much wall time.")] = None,
     set_: Annotated[
         list[str] | None, typer.Option("--set", help="Preset override key=value (JSON values), repeatable.")
     ] = None,
@@ -67,6 +71,8 @@ def sft(
             save_every=save_every,
             seed=seed,
             resume=resume,
+            init=str(init) if init else None,
+            max_minutes=max_minutes,
         )
         summary = train_sft(config)
     except (ValueError, FileNotFoundError, KeyError) as error:
@@ -152,6 +158,7 @@ def grpo(
     val_every: Annotated[int, typer.Option(help="Greedy held-out validation every N steps (0: never).")] = 10,
     val_episodes: int = 50,
     seed: int = 0,
+    max_minutes: Annotated[float | None, typer.Option(help="Stop (and save) after this much wall time.")] = None,
     resume: Annotated[bool, typer.Option(help="Continue the run in --out from its latest checkpoint.")] = False,
     set_: Annotated[
         list[str] | None,
@@ -166,6 +173,7 @@ def grpo(
             init=str(init), tasks=tuple(task), out=str(out), steps=steps, groups_per_step=groups_per_step,
             group_size=group_size, lr=lr, temperature=temperature, rollout_envs=rollout_envs,
             env_workers=env_workers, val_every=val_every, val_episodes=val_episodes, seed=seed, resume=resume,
+            max_minutes=max_minutes,
             **_parse_overrides(set_ or []),
         )  # fmt: skip
         summary = train_grpo(config)

@@ -113,6 +113,7 @@ class GRPOConfig:
     resume: bool = False
     allow_new_tasks: bool = False  # RL on tasks the init checkpoint was not fine-tuned on
     parallel: str = "ddp"  # "ddp" (replicated weights) | "fsdp" (FSDP2 shards + a full rollout copy per rank)
+    max_minutes: float | None = None  # stop after the step during which this much wall time has passed (saved)
     device: str = "auto"
     progress: bool = True
 
@@ -269,6 +270,7 @@ def _train(config: GRPOConfig, info: DistInfo) -> dict[str, Any]:
 
     history: list[dict[str, float]] = []
     last_ckpt: Path | None = None
+    t_start = time.perf_counter()
     try:
         if config.val_every and state is None:
             t0 = time.perf_counter()
@@ -340,7 +342,9 @@ def _train(config: GRPOConfig, info: DistInfo) -> dict[str, Any]:
                 t0 = time.perf_counter()
                 row.update(validate())
                 row["timing_s/val"] = time.perf_counter() - t0
-            if step % config.save_every == 0 or step == config.steps:
+            elapsed = all_reduce([time.perf_counter() - t_start], "max", info)[0]
+            out_of_time = config.max_minutes is not None and elapsed >= 60.0 * config.max_minutes
+            if step % config.save_every == 0 or step == config.steps or out_of_time:
                 optimizer_state = par.optimizer_state(optimizer)  # collective under fsdp
                 if info.is_main:
                     last_ckpt = save(step, optimizer_state)
@@ -354,6 +358,10 @@ def _train(config: GRPOConfig, info: DistInfo) -> dict[str, Any]:
                     post["val"] = f"{row['val/success_rate']:.2f}"
                 bar.set_postfix(post)
                 bar.update(1)
+            if out_of_time:
+                if info.is_main:
+                    tqdm.write(f"stopping after step {step}: max_minutes={config.max_minutes} reached")
+                break
     except FloatingPointError as e:
         good = (out / "latest").resolve() if (out / "latest").exists() else Path(config.init)
         raise FloatingPointError(f"{e}; the run stopped, the last good checkpoint is {good}") from None
@@ -364,7 +372,11 @@ def _train(config: GRPOConfig, info: DistInfo) -> dict[str, Any]:
             bar.close()
             writer.close()
             metrics_f.close()
-    return {"steps": config.steps, "checkpoint": str(last_ckpt) if last_ckpt else None, "history": history}
+    return {
+        "steps": history[-1]["step"] if history else start_step,
+        "checkpoint": str(last_ckpt) if last_ckpt else None,
+        "history": history,
+    }
 
 
 def _update(par: Parallel, optimizer, kept, config: GRPOConfig, info: DistInfo, step: int, use_bf16: bool):

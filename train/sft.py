@@ -79,6 +79,8 @@ class SFTConfig:
     save_every: int = 0  # 0: only the final checkpoint
     resume: bool = False
     stop_after: int | None = None  # end this invocation at this step (checkpoint saved), e.g. for job time limits
+    max_minutes: float | None = None  # end this invocation after this much wall time (checkpoint saved)
+    init: str | None = None  # start from this checkpoint's weights and norm stats (fresh optimizer and schedule)
     device: str = "auto"  # "auto" → cuda if available, else cpu
     norm_mode: str = "minmax"  # action / proprio normalisation: "minmax" | "percentile"
     augment: bool = True  # random 90 % crop per sample (False: the centre crop used at inference)
@@ -192,6 +194,11 @@ def train_sft(config: SFTConfig) -> dict[str, Any]:
             raise ValueError(f"{latest}: its policy config differs from preset {config.preset!r} + overrides")
         state = load_training_state(latest)
         policy.train()
+    elif config.init is not None:  # continue training another run's weights in the same action space
+        policy, tokenizer, proprio_stats, _ = load_checkpoint(config.init)
+        if dataclasses.replace(policy.config, weights_dir=None) != dataclasses.replace(policy_cfg, weights_dir=None):
+            raise ValueError(f"init checkpoint {config.init}: its policy config differs from preset {config.preset!r}")
+        policy.train()
     else:
         action_stats, proprio_stats = compute_norm_stats(episodes, config.norm_mode)
         tokenizer = ActionTokenizer(action_stats, n_bins=policy_cfg.n_bins)
@@ -265,6 +272,12 @@ def train_sft(config: SFTConfig) -> dict[str, Any]:
         return path
 
     t_start = time.perf_counter()
+
+    def stop_now() -> bool:
+        by_step = config.stop_after is not None and step >= config.stop_after
+        by_time = config.max_minutes is not None and time.perf_counter() - t_start >= 60.0 * config.max_minutes
+        return by_step or by_time
+
     try:
         while step < total_steps:
             dataset.set_epoch(epoch)
@@ -327,14 +340,14 @@ def train_sft(config: SFTConfig) -> dict[str, Any]:
                 if (config.save_every and step % config.save_every == 0) or step == total_steps:
                     last_ckpt = save(step)
                     window["t0"] = time.perf_counter()  # checkpoint time is not training throughput
-                if config.stop_after is not None and step >= config.stop_after and step < total_steps:
+                if stop_now() and step < total_steps:
                     if last_ckpt is None or last_ckpt.name != f"step_{step}":
                         last_ckpt = save(step)
                     break
                 if step >= total_steps:
                     break
             del loader
-            if config.stop_after is not None and step >= config.stop_after:
+            if stop_now():
                 break
     finally:
         bar.close()
