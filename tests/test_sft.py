@@ -265,3 +265,20 @@ def test_cli_trains_and_reports_bad_data(data_dir, tmp_path):
         timeout=300,
     )
     assert bad.returncode == 2 and "error:" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_init_continues_weights_and_stats_and_max_minutes_stops(run_a, data_dir, tmp_path):
+    start = load_checkpoint(run_a[0] / "latest")
+    summary = train_sft(_config(data_dir, tmp_path / "cont", init=str(run_a[0] / "latest"), max_steps=1))
+    cont = load_checkpoint(summary["checkpoint"])
+    assert cont.tokenizer.to_dict() == start.tokenizer.to_dict()  # same action space as the run it continues
+    assert cont.proprio_stats.to_dict() == start.proprio_stats.to_dict()
+    # one step of lr 2e-3 from the init weights: close to them, far from a fresh initialisation
+    fresh = load_checkpoint(train_sft(_config(data_dir, tmp_path / "fresh", max_steps=1))["checkpoint"])
+    name = "action_queries"
+    a, b, c = (x.policy.state_dict()[name] for x in (start, cont, fresh))
+    assert (b - a).abs().max() < (c - a).abs().max()
+    timed = train_sft(_config(data_dir, tmp_path / "timed", max_steps=50, max_minutes=0.0))
+    assert timed["step"] == 1 and timed["checkpoint"].endswith("step_1")
+    with pytest.raises(ValueError, match="policy config differs"):
+        train_sft(_config(data_dir, tmp_path / "bad", init=str(run_a[0] / "latest"), preset_overrides={}))
