@@ -34,6 +34,7 @@ Metrics (metrics.jsonl + TensorBoard under ``out``; one row per step, ``val/*`` 
     val/success_rate          greedy held-out success (per task: val/<task>/success_rate)
     val/wilson_low, val/wilson_high   its 95 % Wilson interval
     timing_s/rollout, timing_s/update, timing_s/val, timing_s/step   wall time of each phase on rank 0
+    timing_s/elapsed          wall time of the run at the end of the step (resumes included, slowest rank)
     dist/param_spread         (several ranks) max - min over ranks of a weight fingerprint; must be 0
     perf/episodes_per_s       sampled episodes / rollout time, all ranks
 """
@@ -113,7 +114,7 @@ class GRPOConfig:
     resume: bool = False
     allow_new_tasks: bool = False  # RL on tasks the init checkpoint was not fine-tuned on
     parallel: str = "ddp"  # "ddp" (replicated weights) | "fsdp" (FSDP2 shards + a full rollout copy per rank)
-    max_minutes: float | None = None  # stop after the step during which this much wall time has passed (saved)
+    max_minutes: float | None = None  # stop after the step at which the run (resumes included) reached this wall time
     device: str = "auto"
     progress: bool = True
 
@@ -256,7 +257,7 @@ def _train(config: GRPOConfig, info: DistInfo) -> dict[str, Any]:
             out / "checkpoints" / f"step_{step}", policy, loaded.tokenizer, loaded.proprio_stats,
             preset=meta["preset"], action_hz=meta["action_hz"], step=step,
             tasks=list(dict.fromkeys([*meta["tasks"], *config.tasks])),
-            training_state={"optimizer": optimizer_state, "step": step},
+            training_state={"optimizer": optimizer_state, "step": step, "elapsed_s": time.perf_counter() - t_start},
             extra={"grpo_config": config.to_dict(), "init": str(config.init), "init_step": meta["step"]},
         )  # fmt: skip
         update_link(out / "latest", ckpt)
@@ -270,7 +271,7 @@ def _train(config: GRPOConfig, info: DistInfo) -> dict[str, Any]:
 
     history: list[dict[str, float]] = []
     last_ckpt: Path | None = None
-    t_start = time.perf_counter()
+    t_start = time.perf_counter() - (float(state.get("elapsed_s", 0.0)) if state is not None else 0.0)  # resumes count
     try:
         if config.val_every and state is None:
             t0 = time.perf_counter()
@@ -350,6 +351,7 @@ def _train(config: GRPOConfig, info: DistInfo) -> dict[str, Any]:
                     last_ckpt = save(step, optimizer_state)
             barrier(info)  # no rank runs ahead of the checkpoint
             row["timing_s/step"] = time.perf_counter() - t_step
+            row["timing_s/elapsed"] = elapsed
             log(step, row)
             history.append({"step": step, **row})
             if bar is not None:

@@ -19,6 +19,7 @@ Metric names (documented, stable):
     train/grad_norm       total L2 norm of the gradients before clipping (mean since the last log)
     train/samples_per_s   training throughput since the last log (data loading included)
     train/token_accuracy  fraction of action tokens whose argmax bin equals the target (mean since the last log)
+    train/elapsed_s       wall time of the run so far, resumes included (to compare runs at equal wall time)
 
 Exact resume (``resume=True``): the newest checkpoint ``out/latest`` supplies the weights, the optimizer and
 scheduler states, the python / numpy / torch (and CUDA) RNG states and the data position (epoch + batches consumed
@@ -53,7 +54,14 @@ from pushcut.train.presets import get_preset
 from pushcut.train.sft_data import SFTDataset, collate, compute_norm_stats, load_episodes
 
 METRICS_FILE = "metrics.jsonl"
-METRIC_NAMES = ("train/loss", "train/lr", "train/grad_norm", "train/samples_per_s", "train/token_accuracy")
+METRIC_NAMES = (
+    "train/loss",
+    "train/lr",
+    "train/grad_norm",
+    "train/samples_per_s",
+    "train/token_accuracy",
+    "train/elapsed_s",
+)
 
 
 @dataclass(frozen=True)
@@ -79,7 +87,7 @@ class SFTConfig:
     save_every: int = 0  # 0: only the final checkpoint
     resume: bool = False
     stop_after: int | None = None  # end this invocation at this step (checkpoint saved), e.g. for job time limits
-    max_minutes: float | None = None  # end this invocation after this much wall time (checkpoint saved)
+    max_minutes: float | None = None  # end after this much wall time of the run, resumes included (checkpoint saved)
     init: str | None = None  # start from this checkpoint's weights and norm stats (fresh optimizer and schedule)
     device: str = "auto"  # "auto" → cuda if available, else cpu
     norm_mode: str = "minmax"  # action / proprio normalisation: "minmax" | "percentile"
@@ -255,6 +263,7 @@ def train_sft(config: SFTConfig) -> dict[str, Any]:
             "epoch": epoch,
             "batches_consumed": consumed,
             "step": step_now,
+            "elapsed_s": time.perf_counter() - t_start,
         }
         path = save_checkpoint(
             out / "checkpoints" / f"step_{step_now}",
@@ -271,7 +280,8 @@ def train_sft(config: SFTConfig) -> dict[str, Any]:
         update_link(out / "latest", path)
         return path
 
-    t_start = time.perf_counter()
+    # wall time counts across resumes: max_minutes and train/elapsed_s refer to the whole run
+    t_start = time.perf_counter() - (float(state.get("elapsed_s", 0.0)) if state is not None else 0.0)
 
     def stop_now() -> bool:
         by_step = config.stop_after is not None and step >= config.stop_after
@@ -331,6 +341,7 @@ def train_sft(config: SFTConfig) -> dict[str, Any]:
                         "train/grad_norm": window["gnorm"] / n,
                         "train/samples_per_s": window["samples"] / elapsed,
                         "train/token_accuracy": window["acc"] / n,
+                        "train/elapsed_s": time.perf_counter() - t_start,
                     }
                     for k, v in row.items():
                         writer.add_scalar(k, v, step)
