@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# The GRPO results of docs/results.md (issue 4), one stage per argument so that each fits a working session:
+#   bash scripts/experiments/grpo_results.sh grpo 0      # GRPO, full recipe, seed 0, 60 minutes
+#   bash scripts/experiments/grpo_results.sh sft 0       # SFT continued from the same start for 60 minutes, seed 0
+#   bash scripts/experiments/grpo_results.sh eval        # every checkpoint of every run: 100 held-out seeds
+#   bash scripts/experiments/grpo_results.sh ablation T1 # GRPO at temperature 1.0 (also: nods, symclip)
+#   bash scripts/experiments/grpo_results.sh zero        # GRPO from a ~0 % start: nothing to learn from
+# Interrupted stages resume (wall time counts across resumes). Needs the SFT runs of sft_results.sh.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+source .venv/bin/activate
+R=${R:-runs/exp}
+INIT=${INIT:-$R/sft/cb100_a/checkpoints/step_600}
+ENV='{"step_limit": 48}'   # click_bell experts finish in <= 27 actions; SFT successes come before 48 (docs/results.md)
+MINUTES=${MINUTES:-60}
+GRPO_ARGS=(--init "$INIT" --task click_bell --steps 100000 --max-minutes "$MINUTES" --val-every 5 --val-episodes 100
+           --set "env_overrides=$ENV")
+
+grpo() {  # out dir, extra args...
+  local out=$1; shift
+  if [ -e "$out/latest" ]; then pushcut train grpo "${GRPO_ARGS[@]}" --out "$out" --resume "$@"
+  else pushcut train grpo "${GRPO_ARGS[@]}" --out "$out" "$@"; fi
+}
+
+case "${1:-}" in
+  grpo) grpo "$R/grpo/full_s$2" --seed "$2" ;;
+  sft)
+    out="$R/sft/cont_s$2"
+    args=(--init "$INIT" --data "$R/demos/click_bell" --max-episodes 100 --out "$out" --max-minutes "$MINUTES"
+          --max-steps 2800 --save-every 200 --num-workers 1 --warmup-steps 50 --seed "$2")
+    if [ -e "$out/latest" ]; then pushcut train sft "${args[@]}" --resume; else pushcut train sft "${args[@]}"; fi ;;
+  ablation)
+    case "$2" in
+      T1) grpo "$R/grpo/T1_s0" --temperature 1.0 ;;
+      nods) grpo "$R/grpo/nods_s0" --set dynamic_sampling=false ;;
+      symclip) grpo "$R/grpo/symclip_s0" --set clip_high=0.2 --set ppo_epochs=4 ;;
+    esac ;;
+  zero) MINUTES=15 INIT_ZERO=${INIT_ZERO:?set INIT_ZERO to a ~0 % checkpoint}
+        pushcut train grpo --init "$INIT_ZERO" --task click_bell --out "$R/grpo/zero" --steps 100000 --max-minutes 15 \
+          --val-every 5 --val-episodes 100 --set "env_overrides=$ENV" ;;
+  eval)
+    for ckpt in "$R"/sft/cont_s*/checkpoints/step_* "$INIT"; do
+      name=$(echo "$ckpt" | tr '/' '_'); out="$R/eval48/$name.json"; mkdir -p "$R/eval48"
+      [ -s "$out" ] || pushcut eval sim --checkpoint "$ckpt" --task click_bell --episodes 100 --workers 2 \
+        --step-limit 48 --json > "$out"
+    done ;;
+  *) echo "usage: $0 grpo|sft SEED | ablation T1|nods|symclip | zero | eval" >&2; exit 2 ;;
+esac
