@@ -20,9 +20,6 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
 TESTS = Path(__file__).parent
-os.environ["PUSHCUT_TASK_MODULES"] = "lenient_tasks"  # env workers and torchrun ranks inherit it
-sys.path.insert(0, str(TESTS))
-import lenient_tasks  # noqa: E402,F401  (registers the task in this process)
 from conftest import SMALL_IMAGES  # noqa: E402
 
 from pushcut.train.checkpoint import find_checkpoints, load_checkpoint  # noqa: E402
@@ -38,6 +35,29 @@ METRICS = [
     "actor/entropy", "actor/grad_norm", "actor/lr", "actor/tokens", "timing_s/rollout", "timing_s/update",
     "timing_s/step", "perf/episodes_per_s",
 ]  # fmt: skip
+
+
+@pytest.fixture(scope="module", autouse=True)
+def lenient_test_tasks():
+    """Register tests/lenient_tasks.py here and, through PUSHCUT_TASK_MODULES, in every env worker and torchrun rank
+    started by this module; undone afterwards so that other test modules see only the real tasks."""
+    import importlib
+
+    from pushcut.sim.registry import TASK_MODULES_ENV, TASKS
+
+    before, old_env = dict(TASKS), os.environ.get(TASK_MODULES_ENV)
+    if str(TESTS) not in sys.path:
+        sys.path.insert(0, str(TESTS))
+    os.environ[TASK_MODULES_ENV] = "lenient_tasks"
+    module = importlib.reload(sys.modules["lenient_tasks"]) if "lenient_tasks" in sys.modules else None
+    module = module or importlib.import_module("lenient_tasks")
+    yield module
+    TASKS.clear()
+    TASKS.update(before)
+    if old_env is None:
+        os.environ.pop(TASK_MODULES_ENV, None)
+    else:
+        os.environ[TASK_MODULES_ENV] = old_env
 
 
 def small_config(init, out, **overrides) -> GRPOConfig:
@@ -166,7 +186,10 @@ def test_bad_init_fails_before_any_rollout(micro_checkpoint, tmp_path):
         plan(3, 4, 1, 8, world_size=2)
 
 
-def test_env_worker_crash_stops_the_step_with_its_traceback_and_the_run_resumes(micro_checkpoint, tmp_path):
+def test_env_worker_crash_stops_the_step_with_its_traceback_and_the_run_resumes(
+    micro_checkpoint, tmp_path, lenient_test_tasks
+):
+    lenient_tasks = lenient_test_tasks
     from pushcut.sim.demos import EVAL_SEED_START
     from pushcut.sim.vector import EnvWorkerError
     from pushcut.train.grpo import RL_SEED_START, _stream
