@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -180,6 +181,8 @@ def grpo(
     except (ValueError, FileNotFoundError, KeyError, TypeError, FloatingPointError) as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(2) from None
+    if os.environ.get("RANK", "0") != "0":
+        return  # under torchrun only rank 0 reports (it alone writes checkpoints)
     vals = [h["val/success_rate"] for h in summary["history"] if "val/success_rate" in h]
     typer.echo(f"trained {summary['steps']} steps -> {summary['checkpoint']}")
     if vals:
