@@ -2,7 +2,8 @@
 # Reproduces the SFT results of docs/results.md: click_bell success vs demonstration budget (25 / 100 / 400 demos at
 # equal compute), no crop augmentation, and move_can_pot. Every evaluation is greedy on 100 held-out
 # seeds (1,000,000..). About 80 minutes on 2 CPU cores; finished runs and evaluations are skipped on a rerun.
-# Usage: bash scripts/experiments/sft_results.sh [OUT_DIR]   (default runs/exp)
+# Usage: bash scripts/experiments/sft_results.sh [OUT_DIR] [start]   (default runs/exp; "start": only the demos and
+# the cb100_a run that GRPO starts from, about 16 minutes)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 bash scripts/setup.sh
@@ -27,6 +28,7 @@ evaluate() {  # run name, task: every saved checkpoint of the run
 pushcut sim demo --task click_bell --episodes 400 --out "$R/demos/click_bell" --workers 2
 CB="--data $R/demos/click_bell --max-steps 600 --save-every 200"
 sft cb100_a $CB --max-episodes 100 && evaluate cb100_a click_bell
+[ "${2:-all}" = start ] && exit 0
 sft cb25 $CB --max-episodes 25 && evaluate cb25 click_bell
 sft cb400 $CB --max-episodes 400 && evaluate cb400 click_bell
 
