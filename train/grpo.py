@@ -44,6 +44,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -264,8 +265,6 @@ def _train(config: GRPOConfig, info: DistInfo) -> dict[str, Any]:
         for old in find_checkpoints(out / "checkpoints"):
             n = int(old.name.split("_")[1])
             if n != step and n % config.keep_every:
-                import shutil
-
                 shutil.rmtree(old, ignore_errors=True)
         return ckpt
 
