@@ -1,0 +1,169 @@
+"""Tables, paired per-seed comparisons and the curve plot behind the GRPO results of docs/results.md.
+
+    python scripts/experiments/grpo_report.py [--runs runs/exp] [--png docs/img/grpo_click_bell.png]
+
+Reads what ``scripts/experiments/grpo_results.sh`` wrote:
+  grpo/<run>/metrics.jsonl      validation rows (greedy, 100 held-out seeds) every 5 steps, with the run's wall time
+  sft/cont_s<k>/metrics.jsonl   the continued-SFT runs' wall time per step
+  eval48/*.json                 ``pushcut eval sim --json`` of SFT checkpoints and of each GRPO run's last checkpoint,
+                                on the same 100 held-out seeds and step limit as GRPO's validation (per-seed outcomes)
+
+"Final" success = mean of the last ``--last`` evaluations of a run (not its best one). Paired comparisons use the
+per-seed outcomes of two checkpoints on the same seeds: exact McNemar test on the discordant seeds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import math
+import os
+from dataclasses import dataclass
+
+
+@dataclass
+class Curve:
+    name: str
+    minutes: list[float]
+    success: list[float]
+
+    def final(self, last: int) -> float:
+        return sum(self.success[-last:]) / len(self.success[-last:])
+
+
+def _rows(path: str) -> list[dict]:
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def grpo_curve(run_dir: str) -> Curve:
+    minutes, success, elapsed = [], [], 0.0
+    for row in _rows(os.path.join(run_dir, "metrics.jsonl")):
+        elapsed = row.get("timing_s/elapsed", elapsed)
+        if "val/success_rate" in row:
+            minutes.append(elapsed / 60)
+            success.append(row["val/success_rate"])
+    return Curve(os.path.basename(run_dir), minutes, success)
+
+
+def load_evals(runs: str) -> dict[str, dict]:
+    """eval48 results keyed by the checkpoint path they name (relative to ``runs``)."""
+    out = {}
+    for path in glob.glob(os.path.join(runs, "eval48", "*.json")):
+        with open(path) as f:
+            result = json.load(f)
+        out[os.path.normpath(os.path.relpath(result["checkpoint"], runs))] = result
+    return out
+
+
+def sft_curve(run_dir: str, runs: str, evals: dict[str, dict], start: dict) -> Curve:
+    """Held-out success of every saved checkpoint of a continued-SFT run against the run's wall time."""
+    elapsed_at = {
+        r["step"]: r["train/elapsed_s"] for r in _rows(os.path.join(run_dir, "metrics.jsonl")) if "train/elapsed_s" in r
+    }
+    points = [(0.0, start["success_rate"])]
+    for ckpt in glob.glob(os.path.join(run_dir, "checkpoints", "step_*")):
+        key = os.path.normpath(os.path.relpath(ckpt, runs))
+        if key not in evals:
+            continue
+        step = int(ckpt.rsplit("_", 1)[1])
+        logged = [s for s in elapsed_at if s <= step]
+        minutes = elapsed_at[max(logged)] / 60 if logged else 0.0
+        points.append((minutes, evals[key]["success_rate"]))
+    points.sort()
+    return Curve(os.path.basename(run_dir), [p[0] for p in points], [p[1] for p in points])
+
+
+def last_checkpoint_eval(run_dir: str, runs: str, evals: dict[str, dict]) -> dict | None:
+    steps = sorted(glob.glob(os.path.join(run_dir, "checkpoints", "step_*")), key=lambda p: int(p.rsplit("_", 1)[1]))
+    return evals.get(os.path.normpath(os.path.relpath(steps[-1], runs))) if steps else None
+
+
+def mcnemar(a: dict, b: dict) -> tuple[int, int, float]:
+    """(seeds only a solved, seeds only b solved, exact two-sided p) for two evals on the same seeds."""
+    sa = {o["seed"]: o["success"] for o in a["per_seed"]}
+    sb = {o["seed"]: o["success"] for o in b["per_seed"]}
+    if sa.keys() != sb.keys():
+        raise ValueError("the two evaluations were not run on the same seeds")
+    only_a = sum(sa[s] and not sb[s] for s in sa)
+    only_b = sum(sb[s] and not sa[s] for s in sa)
+    n, k = only_a + only_b, min(only_a, only_b)
+    p = min(1.0, 2 * sum(math.comb(n, i) for i in range(k + 1)) / 2**n) if n else 1.0
+    return only_a, only_b, p
+
+
+def plot(curves: list[tuple[Curve, str, str]], start: float, path: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.2), dpi=120)
+    for curve, style, label in curves:
+        ax.plot(curve.minutes, [100 * s for s in curve.success], style, label=label, marker=".", markersize=4)
+    ax.axhline(100 * start, color="grey", linestyle=":", label=f"SFT start ({100 * start:.0f} %)")
+    ax.set_xlabel("wall-clock minutes on 2 CPU cores (validation included for GRPO)")
+    ax.set_ylabel("greedy success, 100 held-out seeds (%)")
+    ax.set_title("click_bell: GRPO vs SFT continued for the same wall time")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    fig.savefig(path)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", default="runs/exp")
+    parser.add_argument("--init", default="sft/cb100_a/checkpoints/step_600", help="start checkpoint, under --runs")
+    parser.add_argument("--last", type=int, default=3, help="final success = mean of this many last evaluations")
+    parser.add_argument("--png", default="docs/img/grpo_click_bell.png")
+    args = parser.parse_args()
+
+    evals = load_evals(args.runs)
+    start = evals.get(os.path.normpath(args.init))
+    if start is None:
+        raise SystemExit(f"no eval48 result for the start checkpoint {args.init}: run grpo_results.sh eval first")
+    print(f"start {args.init}: {100 * start['success_rate']:.0f} % ({start['successes']}/{start['episodes']})\n")
+
+    print(f"| run | evaluations | minutes | final (mean of last {args.last}) | gain vs start | last checkpoint |")
+    print("|---|---|---|---|---|---|")
+    plotted, finals = [], {}
+    for run_dir in sorted(glob.glob(os.path.join(args.runs, "grpo", "*"))) + sorted(
+        glob.glob(os.path.join(args.runs, "sft", "cont_s*"))
+    ):
+        name = os.path.relpath(run_dir, args.runs)
+        is_sft = name.startswith("sft/")
+        curve = sft_curve(run_dir, args.runs, evals, start) if is_sft else grpo_curve(run_dir)
+        if len(curve.success) < 2 or "probe" in name or "speed" in name:
+            continue
+        last = last_checkpoint_eval(run_dir, args.runs, evals)
+        finals[name] = (curve, last)
+        last_txt = f"{100 * last['success_rate']:.0f} %" if last else "not evaluated"
+        print(
+            f"| {name} | {len(curve.success)} | {curve.minutes[-1]:.0f} | {100 * curve.final(args.last):.1f} % "
+            f"| {100 * (curve.final(args.last) - start['success_rate']):+.1f} | {last_txt} |"
+        )
+        if name.startswith("grpo/full") or is_sft:
+            plotted.append((curve, "--" if is_sft else "-", ("SFT continued " if is_sft else "GRPO ") + name[-2:]))
+
+    print("\nPaired per-seed comparisons of last checkpoints (exact McNemar on discordant seeds):")
+    pairs = [(f"grpo/full_s{k}", f"sft/cont_s{k}") for k in range(4)] + [(f"grpo/full_s{k}", None) for k in range(4)]
+    for a, b in pairs:
+        if a not in finals or finals[a][1] is None:
+            continue
+        other = start if b is None else (finals[b][1] if b in finals else None)
+        if other is None:
+            continue
+        only_a, only_b, p = mcnemar(finals[a][1], other)
+        print(
+            f"  {a} vs {b or 'start'}: {only_a} seeds solved only by {a}, {only_b} only by {b or 'start'}, p = {p:.3g}"
+        )
+    if plotted:
+        plot(plotted, start["success_rate"], args.png)
+        print(f"\nplot -> {args.png}")
+
+
+if __name__ == "__main__":
+    main()
