@@ -5,6 +5,7 @@
 #   bash scripts/experiments/grpo_results.sh eval        # every checkpoint of every run: 100 held-out seeds
 #   bash scripts/experiments/grpo_results.sh ablation T1 # GRPO at temperature 1.0 (also: nods, symclip)
 #   bash scripts/experiments/grpo_results.sh zero        # GRPO from a ~0 % start: nothing to learn from
+#   MINUTES=30 bash scripts/experiments/grpo_results.sh ablation T1   # shorter runs compare at equal wall time
 # Interrupted stages resume (wall time counts across resumes). Needs the SFT runs of sft_results.sh.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -14,11 +15,10 @@ INIT=${INIT:-$R/sft/cb100_a/checkpoints/step_600}
 ENV='{"step_limit": 48}'   # click_bell experts finish in <= 27 actions; SFT successes come before 48 (docs/results.md)
 MINUTES=${MINUTES:-60}
 # lr 5e-5 with 4 mini-batches: the probes' setting (docs/results.md); 2e-5 (the default) learns too slowly for 60 min
-GRPO_ARGS=(--init "$INIT" --task click_bell --steps 100000 --max-minutes "$MINUTES" --val-every 5 --val-episodes 100
-           --lr 5e-5 --set mini_batches=4 --set "env_overrides=$ENV")
-
-grpo() {  # out dir, extra args...
+grpo() {  # out dir, extra args...  (uses $INIT and $MINUTES)
   local out=$1; shift
+  local GRPO_ARGS=(--init "$INIT" --task click_bell --steps 100000 --max-minutes "$MINUTES" --val-every 5
+                   --val-episodes 100 --lr 5e-5 --set mini_batches=4 --set "env_overrides=$ENV")
   if [ -e "$out/latest" ]; then pushcut train grpo "${GRPO_ARGS[@]}" --out "$out" --resume "$@"
   else pushcut train grpo "${GRPO_ARGS[@]}" --out "$out" "$@"; fi
 }
@@ -36,9 +36,12 @@ case "${1:-}" in
       nods) grpo "$R/grpo/nods_s0" --set dynamic_sampling=false ;;
       symclip) grpo "$R/grpo/symclip_s0" --set clip_high=0.2 --set ppo_epochs=4 ;;
     esac ;;
-  zero) MINUTES=15 INIT_ZERO=${INIT_ZERO:?set INIT_ZERO to a ~0 % checkpoint}
-        pushcut train grpo --init "$INIT_ZERO" --task click_bell --out "$R/grpo/zero" --steps 100000 --max-minutes 15 \
-          --val-every 5 --val-episodes 100 --set "env_overrides=$ENV" ;;
+  zero)  # a ~0 % start: 30 SFT steps on the same demos (about a minute), then 15 minutes of GRPO
+    z="$R/sft/zero_start"
+    [ -e "$z/latest" ] || pushcut train sft --data "$R/demos/click_bell" --max-episodes 100 --out "$z" --max-steps 30 \
+      --warmup-steps 5 --num-workers 1 --seed 0
+    pushcut eval sim --checkpoint "$z/latest" --task click_bell --episodes 100 --workers 2 --step-limit 48
+    INIT="$z/latest" MINUTES=15 grpo "$R/grpo/zero" ;;
   eval)
     # SFT-continued checkpoints (GRPO validates itself), the start, and each GRPO run's last checkpoint (per-seed
     # outcomes for the paired comparison); then the tables and the plot
