@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from pushcut.deploy.cli import app as serve_app
 from pushcut.quickstart import quickstart
 from pushcut.sim.cli import app as sim_app
 from pushcut.train.cli import app as train_app
@@ -17,6 +18,7 @@ app = typer.Typer(
 app.add_typer(sim_app, name="sim", help="Simulation: tasks, expert demonstrations, renders, videos, benchmarks.")
 app.add_typer(train_app, name="train", help="Training: supervised fine-tuning of the token VLA.")
 app.add_typer(eval_app, name="eval", help="Evaluation: closed-loop success rate of a checkpoint in simulation.")
+app.add_typer(serve_app, name="serve", help="Serving: the ZeroMQ policy server for robots, CURVE keys, benchmark.")
 app.command("quickstart")(quickstart)
 
 

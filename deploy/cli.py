@@ -1,0 +1,115 @@
+"""`pushcut serve --checkpoint CKPT ...` (the policy server), `pushcut serve keys` and `pushcut serve bench`."""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(add_completion=False, invoke_without_command=True)
+
+
+def _fail(message: str) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(2)
+
+
+def _shape(text: str) -> tuple[int, int]:
+    try:
+        height, width = (int(x) for x in text.lower().split("x"))
+    except ValueError:
+        raise typer.BadParameter(f"expected HEIGHTxWIDTH such as 240x320, got {text!r}") from None
+    return height, width
+
+
+@app.callback()
+def serve(
+    ctx: typer.Context,
+    checkpoint: Annotated[
+        Path | None, typer.Option("--checkpoint", help="Checkpoint directory (e.g. RUN/latest).")
+    ] = None,
+    bind: Annotated[str, typer.Option("--bind", help="ZeroMQ endpoint; other than loopback only if you say so.")] = (
+        "tcp://127.0.0.1:5555"
+    ),
+    max_batch: Annotated[int, typer.Option("--max-batch", help="Requests per forward pass.")] = 8,
+    max_wait_ms: Annotated[float, typer.Option("--max-wait-ms", help="Wait for other active clients' requests.")] = 5.0,
+    device: Annotated[str | None, typer.Option("--device", help="torch device, e.g. cuda:0 (default: cpu).")] = None,
+    compile: Annotated[bool, typer.Option("--compile", help="torch.compile the model's forward.")] = False,
+    curve_dir: Annotated[
+        Path | None, typer.Option("--curve-dir", help="Keys from `pushcut serve keys`: encrypt, allow listed clients.")
+    ] = None,
+    image_shape: Annotated[
+        str, typer.Option("--image-shape", help="Expected camera HxW announced by hello.")
+    ] = "240x320",
+    max_image_shape: Annotated[str, typer.Option("--max-image-shape", help="Larger images are refused.")] = "720x1280",
+    max_message_mb: Annotated[float, typer.Option("--max-message-mb", help="Largest request accepted.")] = 16.0,
+    log_level: Annotated[str, typer.Option("--log-level", help="debug logs every request's timings.")] = "info",
+) -> None:
+    """Serve a checkpoint to robots over ZeroMQ (docs/protocol.md); stop with Ctrl-C or SIGTERM."""
+    if ctx.invoked_subcommand is not None:
+        return
+    if checkpoint is None:
+        _fail("--checkpoint is required (or use a sub-command: keys, bench)")
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from pushcut.deploy.backend import TorchBackend
+    from pushcut.deploy.server import PolicyServer, ServerConfig
+
+    try:
+        config = ServerConfig(
+            bind=bind, max_batch=max_batch, max_wait_ms=max_wait_ms, image_shape=_shape(image_shape),
+            max_image_shape=_shape(max_image_shape), max_message_bytes=int(max_message_mb * 2**20),
+            curve_dir=str(curve_dir) if curve_dir else None,
+        )  # fmt: skip
+        backend = TorchBackend.from_checkpoint(checkpoint, device=device, compile=compile)
+        server = PolicyServer(backend, config)
+    except (ValueError, FileNotFoundError, KeyError) as error:
+        _fail(str(error))
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: server.stop())
+    try:
+        server.serve_forever()
+    except Exception as error:  # noqa: BLE001 — e.g. address in use: one clear line
+        _fail(f"cannot serve on {bind}: {error}")
+
+
+@app.command()
+def keys(
+    out: Annotated[Path, typer.Option("--out", help="Directory for the key files (created).")],
+    client: Annotated[list[str] | None, typer.Option("--client", help="Client name; repeat for several.")] = None,
+) -> None:
+    """Generate CURVE key pairs: the server's, one per client, and the server's allow-list."""
+    from pushcut.deploy.security import AUTHORIZED_DIR, generate_keys
+
+    try:
+        written = generate_keys(out, tuple(client or ["client"]))
+    except (ValueError, FileExistsError) as error:
+        _fail(str(error))
+    typer.echo(f"server: {written.pop('server')} (keep on the server; `pushcut serve --curve-dir {out}`)")
+    for name, path in written.items():
+        typer.echo(f"client {name}: {path} and {out / 'server.key'} go to the robot")
+    typer.echo(f"allowed clients: {out / AUTHORIZED_DIR}/*.key")
+
+
+@app.command()
+def bench(
+    checkpoint: Annotated[
+        Path | None, typer.Option("--checkpoint", help="Default: random tiny, 1 and 3 cameras.")
+    ] = None,
+    requests: Annotated[int, typer.Option(help="Timed requests per latency row.")] = 300,
+    warmup: int = 20,
+    clients: Annotated[int, typer.Option(help="Concurrent clients in the throughput test.")] = 4,
+    seconds: Annotated[float, typer.Option(help="Duration of each throughput measurement.")] = 10.0,
+    device: Annotated[str | None, typer.Option("--device")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Loopback latency (p50/p99) and server overhead beyond the forward pass; throughput N clients vs 1."""
+    from pushcut.deploy.bench import BenchConfig, format_table, run_bench
+
+    cfg = BenchConfig(checkpoint=str(checkpoint) if checkpoint else None, requests=requests, warmup=warmup,
+                      clients=clients, seconds=seconds, device=device)  # fmt: skip
+    results = run_bench(cfg)
+    typer.echo(json.dumps(results, indent=1) if as_json else format_table(results))
