@@ -1,0 +1,208 @@
+"""`pushcut serve bench`: what the policy server costs on loopback, beyond the model's forward pass.
+
+The server runs as its own process (``python -m pushcut serve``), as in deployment; the clients run here.
+For 1 and 3 cameras at 320x240 (sim renders of click_bell, so JPEG sizes are realistic), raw and JPEG (quality 90):
+
+- round trip p50/p99: ``PolicyClient.infer`` wall time, one client, sequential requests after a warm-up;
+- server overhead p50/p99: ``server_ms - model_ms`` (frame received → reply sent, minus the forward pass: parsing,
+  JPEG decoding, preprocessing, queueing, encoding);
+- client overhead p50/p99: ``round trip - model_ms`` (adds client-side encoding and the loopback transport);
+- throughput: requests/s of 1 client vs ``clients`` concurrent clients (1 camera, raw) for ``seconds`` each;
+  the ratio is what micro-batching buys.
+
+Without ``--checkpoint`` the model is the ``tiny`` preset with random weights (speed does not depend on them),
+saved as a checkpoint with 1 or 3 cameras. With ``--checkpoint`` only its own camera count is measured.
+"""
+
+from __future__ import annotations
+
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pushcut.deploy.client import PolicyClient, PolicyTimeout
+
+CAMERAS = ("head_camera", "left_camera", "right_camera")
+INSTRUCTION = "use the arm closest to the bell to press it once, then pull back"
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    checkpoint: str | None = None
+    requests: int = 300  # timed requests per latency row
+    warmup: int = 20
+    clients: int = 4
+    seconds: float = 10.0  # per throughput measurement
+    jpeg_quality: int = 90
+    max_wait_ms: float = 5.0
+    device: str | None = None
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def tiny_checkpoint(directory: Path, n_cameras: int) -> Path:
+    """A random-weight ``tiny`` checkpoint that reads the first ``n_cameras`` of head/left/right."""
+    import torch
+
+    from pushcut.train.action_tokenizer import ActionTokenizer, NormStats
+    from pushcut.train.checkpoint import save_checkpoint
+    from pushcut.train.model import VLAPolicy
+    from pushcut.train.presets import get_preset
+
+    torch.manual_seed(0)
+    config = get_preset("tiny", cameras=CAMERAS[:n_cameras])
+    stats = NormStats(low=-np.ones(config.action_dim), high=np.ones(config.action_dim))
+    return save_checkpoint(directory / f"tiny_{n_cameras}cam", VLAPolicy(config), ActionTokenizer(stats, config.n_bins),
+                           stats, preset="tiny", action_hz=250 / 15, tasks=["click_bell"], step=0)  # fmt: skip
+
+
+def sim_frames() -> dict[str, np.ndarray]:
+    """320x240 RGB frames of click_bell from the three cameras."""
+    from pushcut.sim import make
+
+    env = make("click_bell", cameras=CAMERAS, image_width=320, image_height=240)
+    obs, _ = env.reset(seed=0)
+    env.close()
+    return {c: obs["observation"][c]["rgb"] for c in CAMERAS}
+
+
+class ServerProcess:
+    """``python -m pushcut serve`` on a free loopback port, stopped with SIGTERM."""
+
+    def __init__(self, checkpoint: Path, cfg: BenchConfig) -> None:
+        self.address = f"tcp://127.0.0.1:{free_port()}"
+        cmd = [sys.executable, "-m", "pushcut", "serve", "--checkpoint", str(checkpoint), "--bind", self.address,
+               "--max-batch", str(max(8, cfg.clients)), "--max-wait-ms", str(cfg.max_wait_ms)]  # fmt: skip
+        if cfg.device:
+            cmd += ["--device", cfg.device]
+        self.process = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 300
+        with PolicyClient(self.address, timeout_s=2.0, retries=0) as client:
+            while True:
+                try:
+                    client.ping()
+                    return
+                except PolicyTimeout:
+                    if self.process.poll() is not None or time.monotonic() > deadline:
+                        self.stop()
+                        raise RuntimeError(f"the server did not start: {self.process.stderr.read()[-2000:]}") from None
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(30)
+
+
+def _pct(values: list[float], q: float) -> float:
+    return float(np.percentile(values, q))
+
+
+def latency(address: str, frames: dict[str, np.ndarray], state: np.ndarray, cfg: BenchConfig, jpeg: bool) -> dict:
+    with PolicyClient(address, timeout_s=30.0, jpeg_quality=cfg.jpeg_quality if jpeg else None) as client:
+        client.hello(cameras={c: f.shape[:2] for c, f in frames.items()})
+        for _ in range(cfg.warmup):
+            client.infer(frames, state, INSTRUCTION)
+        results = [client.infer(frames, state, INSTRUCTION) for _ in range(cfg.requests)]
+    rtt = [r.round_trip_ms for r in results]
+    server = [r.server_ms - r.model_ms for r in results]
+    client_side = [r.round_trip_ms - r.model_ms for r in results]
+    return {
+        "round_trip_p50": _pct(rtt, 50), "round_trip_p99": _pct(rtt, 99),
+        "server_overhead_p50": _pct(server, 50), "server_overhead_p99": _pct(server, 99),
+        "client_overhead_p50": _pct(client_side, 50), "client_overhead_p99": _pct(client_side, 99),
+        "model_ms_p50": statistics.median(r.model_ms for r in results),
+    }  # fmt: skip
+
+
+def throughput(address: str, frames: dict[str, np.ndarray], state: np.ndarray, n_clients: int, seconds: float) -> dict:
+    """Requests/s of ``n_clients`` threads, each with its own client, sending back to back for ``seconds``."""
+    counts, batches = [0] * n_clients, []
+    start_barrier = threading.Barrier(n_clients + 1)
+    stop_at: list[float] = []
+
+    def worker(i: int) -> None:
+        with PolicyClient(address, timeout_s=30.0) as client:
+            client.infer(frames, state, INSTRUCTION)  # warm-up and connect
+            start_barrier.wait()
+            while time.perf_counter() < stop_at[0]:
+                batches.append(client.infer(frames, state, INSTRUCTION).batch_size)
+                counts[i] += 1
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(n_clients)]
+    for t in threads:
+        t.start()
+    stop_at.append(time.perf_counter() + 1e9)
+    start_barrier.wait()
+    begin = time.perf_counter()
+    stop_at[0] = begin + seconds
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - begin
+    return {"requests_per_s": sum(counts) / elapsed, "mean_batch": float(np.mean(batches)) if batches else 0.0}
+
+
+def run_bench(cfg: BenchConfig) -> dict[str, Any]:
+    frames_all = sim_frames()
+    state = np.zeros(14)
+    results: dict[str, Any] = {"latency": {}, "throughput": {}}
+    with tempfile.TemporaryDirectory(prefix="pushcut-serve-bench-") as tmp:
+        if cfg.checkpoint:
+            from pushcut.train.checkpoint import read_metadata
+
+            checkpoints = {len(read_metadata(cfg.checkpoint)["cameras"]): Path(cfg.checkpoint)}
+        else:
+            checkpoints = {n: tiny_checkpoint(Path(tmp), n) for n in (1, 3)}
+        for n, checkpoint in checkpoints.items():
+            frames = {c: frames_all[c] for c in CAMERAS[:n]}
+            server = ServerProcess(checkpoint, cfg)
+            try:
+                for jpeg in (False, True):
+                    results["latency"][f"{n} camera(s), {'JPEG q' + str(cfg.jpeg_quality) if jpeg else 'raw'}"] = (
+                        latency(server.address, frames, state, cfg, jpeg)
+                    )
+                if n == min(checkpoints):
+                    one = throughput(server.address, frames, state, 1, cfg.seconds)
+                    many = throughput(server.address, frames, state, cfg.clients, cfg.seconds)
+                    results["throughput"] = {"cameras": n, "clients": cfg.clients, "one": one, "many": many,
+                                             "ratio": many["requests_per_s"] / one["requests_per_s"]}  # fmt: skip
+            finally:
+                server.stop()
+    return results
+
+
+def format_table(r: dict[str, Any]) -> str:
+    lines = [
+        "| 320x240 frames | round trip p50 / p99 | server overhead p50 / p99 | client overhead p50 / p99 | model p50 |",
+        "|---|---|---|---|---|",
+    ]
+    for name, x in r["latency"].items():
+        lines.append(
+            f"| {name} | {x['round_trip_p50']:.2f} / {x['round_trip_p99']:.2f} ms "
+            f"| {x['server_overhead_p50']:.2f} / {x['server_overhead_p99']:.2f} ms "
+            f"| {x['client_overhead_p50']:.2f} / {x['client_overhead_p99']:.2f} ms | {x['model_ms_p50']:.2f} ms |"
+        )
+    t = r["throughput"]
+    if t:
+        lines += [
+            "",
+            "| clients | requests/s | mean batch |",
+            "|---|---|---|",
+            f"| 1 | {t['one']['requests_per_s']:.1f} | {t['one']['mean_batch']:.2f} |",
+            f"| {t['clients']} | {t['many']['requests_per_s']:.1f} | {t['many']['mean_batch']:.2f} |",
+            "",
+            f"throughput {t['clients']} clients vs 1: {t['ratio']:.2f}x ({t['cameras']} camera(s), raw)",
+        ]
+    return "\n".join(lines)
