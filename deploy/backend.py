@@ -119,6 +119,15 @@ class TorchBackend:
     def prepare(self, images: Mapping[str, Any], state: Any, instruction: str) -> Any:
         return self.policy.prepare([images], state[None], [instruction])
 
+    def warm_up(self, batch_sizes: Sequence[int] = (1, 2)) -> None:
+        """Run dummy batches once (with ``compile=True`` this compiles the graphs before the first robot waits)."""
+        import numpy as np
+
+        black = {c: np.zeros((self.info.image_size, self.info.image_size, 3), np.uint8) for c in self.info.cameras}
+        one = self.prepare(black, np.zeros(self.info.state_dim), "warm up")
+        for size in batch_sizes:
+            self.infer([one] * size)
+
     def infer(self, prepared: Sequence[Any], temperature: float = 0.0, seed: int | None = None) -> Any:
         import numpy as np
 

@@ -65,6 +65,9 @@ def serve(
             curve_dir=str(curve_dir) if curve_dir else None,
         )  # fmt: skip
         backend = TorchBackend.from_checkpoint(checkpoint, device=device, compile=compile)
+        if compile:
+            logging.getLogger("pushcut.deploy").info("compiling the forward pass (batch 1 and %d)", max(2, max_batch))
+            backend.warm_up((1, max(2, max_batch)))
         server = PolicyServer(backend, config)
     except (ValueError, FileNotFoundError, KeyError) as error:
         _fail(str(error))
