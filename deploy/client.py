@@ -173,6 +173,9 @@ class PolicyClient:
         self._connect()
 
     def close(self) -> None:
+        """Close the socket (pending replies are dropped); safe to call twice."""
+        if self._context.closed:
+            return
         if self._executor is not None:
             self._executor.shutdown(wait=False, cancel_futures=True)
         with self._lock:

@@ -21,8 +21,8 @@ import os
 import queue
 import threading
 import time
-from collections import Counter, OrderedDict
-from dataclasses import dataclass, field
+from collections import Counter
+from dataclasses import dataclass
 from typing import Any
 
 import zmq
@@ -30,6 +30,7 @@ import zmq
 from pushcut import __version__
 from pushcut.deploy.backend import InferenceBackend
 from pushcut.deploy.batcher import Batcher, Job
+from pushcut.deploy.clients import ClientState, ClientTable, client_name
 from pushcut.deploy.protocol import IMAGE_FORMATS, PROTOCOL_VERSION, ProtocolError, encode_array, error_reply, packb
 from pushcut.deploy.requests import Limits, Request, parse_infer, parse_request
 
@@ -39,6 +40,8 @@ DEFAULT_BIND = "tcp://127.0.0.1:5555"
 
 @dataclass(frozen=True)
 class ServerConfig:
+    """How the server listens and batches; the limits it enforces are announced by ``hello``."""
+
     bind: str = DEFAULT_BIND
     max_batch: int = 8  # requests per forward pass
     max_wait_ms: float = 5.0  # how long the first request of a batch may wait for other active clients
@@ -73,22 +76,9 @@ def is_loopback(address: str) -> bool:
         return False  # "*", an interface name or a host name
 
 
-def client_name(identity: bytes) -> str:
-    """A routing id for logs: the text our clients use ("pushcut-<hex>"), else hex."""
-    return identity.decode("ascii") if identity.isascii() and identity.decode("ascii").isprintable() else identity.hex()
-
-
-@dataclass
-class ClientState:
-    last_seen: float
-    last_infer: float = float("-inf")
-    inflight: set = field(default_factory=set)
-    replies: OrderedDict = field(default_factory=OrderedDict)  # request id -> reply payload
-    episode: int = 0
-
-
 class PolicyServer:
-    """Serve ``backend`` on ``config.bind``: ``start()`` in a thread, or ``serve_forever()`` in this one."""
+    """Serve ``backend`` on ``config.bind``: ``start()`` in a thread, or ``serve_forever()`` in this one (once per
+    instance); ``stop()`` ends it. ``stats`` counts frames, request kinds, error codes, replays, dropped duplicates."""
 
     def __init__(self, backend: InferenceBackend, config: ServerConfig = ServerConfig()) -> None:
         self.backend = backend
@@ -98,7 +88,7 @@ class PolicyServer:
         self.stats: Counter[str] = Counter()
         self.address: str | None = None
         self.curve = None
-        self._clients: OrderedDict[bytes, ClientState] = OrderedDict()
+        self.clients = ClientTable(config.max_clients, config.reply_cache, config.active_window_s)
         self._finished: queue.SimpleQueue[Job] = queue.SimpleQueue()
         self._wake_r, self._wake_w = os.pipe()  # the batcher's "replies ready" signal to the I/O thread
         os.set_blocking(self._wake_w, False)
@@ -212,25 +202,6 @@ class PolicyServer:
                 self._handle(router, frames, time.perf_counter())
 
     # ------------------------------------------------------------------ requests
-    def _client(self, identity: bytes) -> ClientState:
-        state = self._clients.get(identity)
-        if state is None:
-            self._forget_idle_clients(room_for=1)
-            state = self._clients[identity] = ClientState(last_seen=time.monotonic())
-        state.last_seen = time.monotonic()
-        self._clients.move_to_end(identity)
-        return state
-
-    def _forget_idle_clients(self, room_for: int) -> None:
-        """Forget the least recently seen clients without requests in flight, down to max_clients - room_for."""
-        excess = len(self._clients) + room_for - self.config.max_clients
-        for identity in list(self._clients):
-            if excess <= 0:
-                break
-            if not self._clients[identity].inflight:
-                del self._clients[identity]
-                excess -= 1
-
     def _handle(self, router: zmq.Socket, frames: list[bytes], t_received: float) -> None:
         identity, rest = frames[0], frames[1:]
         if len(rest) == 1:
@@ -241,7 +212,7 @@ class PolicyServer:
             frames_error = f"expected one frame (DEALER) or an empty frame and one frame (REQ), got {len(rest)} frames"
             self._reply_error(router, identity, [], ProtocolError("bad_message", frames_error))
             return
-        client = self._client(identity)
+        client = self.clients.get(identity)
         self.stats["frames"] += 1
         try:
             request = parse_request(payload, self.limits)
@@ -291,9 +262,7 @@ class PolicyServer:
             self._send(router, identity, envelope, packb(reply))
             return
         now = time.perf_counter()
-        client.last_infer = time.monotonic()
-        horizon = client.last_infer - self.config.active_window_s
-        active = sum(1 for c in self._clients.values() if c.last_infer >= horizon)
+        active = self.clients.mark_infer(client)
         client.inflight.add(request.id)
         self.batcher.submit(Job(identity, envelope, request.id, prepared, infer.temperature, infer.seed, t_received,
                                 (now - t_received) * 1000.0, active))  # fmt: skip
@@ -323,16 +292,16 @@ class PolicyServer:
                     client_name(job.client), result["batch_size"], job.decode_ms, result["model_ms"], server_ms,
                 )  # fmt: skip
             payload = packb(reply)
-            client = self._clients.get(job.client) or self._client(job.client)
+            client = self.clients.get(job.client)
             client.inflight.discard(job.request_id)
             if "error" not in result:  # a failed forward pass may be retried with the same id
-                self._remember(client, job.request_id, payload)
+                self.clients.remember(client, job.request_id, payload)
             self._send(router, job.client, job.envelope, payload)
 
     # ------------------------------------------------------------------ replies
     def _answer(self, router, identity, envelope, client: ClientState, request: Request, body: dict[str, Any]) -> None:
         payload = packb({"v": PROTOCOL_VERSION, "kind": request.kind, "id": request.id, **body})
-        self._remember(client, request.id, payload)
+        self.clients.remember(client, request.id, payload)
         self._send(router, identity, envelope, payload)
 
     def _reply_error(self, router, identity, envelope, error: ProtocolError, client: ClientState | None = None) -> None:
@@ -340,13 +309,8 @@ class PolicyServer:
         log.debug("refused a request from %s: %s", client_name(identity), error)
         payload = packb(error_reply(error.code, error.message, error.kind, error.request_id))
         if client is not None and error.request_id is not None and error.code != "busy":  # busy may pass on retry
-            self._remember(client, error.request_id, payload)
+            self.clients.remember(client, error.request_id, payload)
         self._send(router, identity, envelope, payload)
-
-    def _remember(self, client: ClientState, request_id: Any, payload: bytes) -> None:
-        client.replies[request_id] = payload
-        while len(client.replies) > self.config.reply_cache:
-            client.replies.popitem(last=False)
 
     def _send(self, router: zmq.Socket, identity: bytes, envelope: list[bytes], payload: bytes) -> None:
         try:
