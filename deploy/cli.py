@@ -71,12 +71,14 @@ def serve(
         server = PolicyServer(backend, config)
     except (ValueError, FileNotFoundError, KeyError) as error:
         _fail(str(error))
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: server.stop())
+    previous = {sig: signal.signal(sig, lambda *_: server.stop()) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         server.serve_forever()
     except Exception as error:  # noqa: BLE001 — e.g. address in use: one clear line
         _fail(f"cannot serve on {bind}: {error}")
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 @app.command()

@@ -168,12 +168,16 @@ class PolicyServer:
         router.router_handover = 1  # a reconnected client (same routing id) takes over its route
         router.maxmsgsize = 4 * self.config.max_message_bytes  # beyond this the peer is disconnected unread
         router.rcvhwm = 100
-        if self.config.curve_dir is not None:
-            from pushcut.deploy.security import CurveServer
+        try:
+            if self.config.curve_dir is not None:
+                from pushcut.deploy.security import CurveServer
 
-            self.curve = CurveServer(context, self.config.curve_dir)
-            self.curve.apply(router)
-        router.bind(self.config.bind)
+                self.curve = CurveServer(context, self.config.curve_dir)
+                self.curve.apply(router)
+            router.bind(self.config.bind)
+        except BaseException:
+            router.close(linger=0)  # else the context cannot terminate
+            raise
         self.address = router.getsockopt_string(zmq.LAST_ENDPOINT)
         if not is_loopback(self.address) and self.curve is None:
             log.warning("serving on %s without CURVE: anyone who can reach it can use the policy", self.address)
