@@ -1,9 +1,10 @@
 """Micro-batching: the model thread that turns queued infer requests from many clients into few forward passes.
 
 The I/O thread submits prepared requests (:class:`Job`). The batcher takes the oldest and keeps collecting until it
-has ``max_batch`` jobs, or every recently active client has one in the batch (``Job.active_clients``), or
-``max_wait_ms`` has passed since the first job arrived — so a lone robot never waits, and robots running in step
-share one forward pass. Requests that arrive while a batch runs are queued and form the next batch.
+has ``max_batch`` jobs, or every active client has one in the batch (``Job.active_clients``, see
+:mod:`pushcut.deploy.clients`), or ``max_wait_ms`` has passed since the first job arrived — so a lone robot never
+waits, and robots running in step share one forward pass. Requests that arrive while a batch runs are queued and
+form the next batch.
 
 Within a batch, greedy requests run together; sampled requests without a seed run together per temperature;
 a sampled request with a seed runs alone, so its actions depend only on its own inputs, temperature and seed.

@@ -88,7 +88,8 @@ class ServerProcess:
                "--max-batch", str(max(8, cfg.clients)), "--max-wait-ms", str(cfg.max_wait_ms)]  # fmt: skip
         if cfg.device:
             cmd += ["--device", cfg.device]
-        self.process = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
+        self.log = tempfile.TemporaryFile("w+")  # noqa: SIM115 — closed by stop(); a file, so the server never blocks
+        self.process = subprocess.Popen(cmd, stderr=self.log, stdout=subprocess.DEVNULL)
         deadline = time.monotonic() + 300
         with PolicyClient(self.address, timeout_s=2.0, retries=0) as client:
             while True:
@@ -97,13 +98,16 @@ class ServerProcess:
                     return
                 except PolicyTimeout:
                     if self.process.poll() is not None or time.monotonic() > deadline:
+                        self.log.seek(0)
+                        output = self.log.read()[-2000:]
                         self.stop()
-                        raise RuntimeError(f"the server did not start: {self.process.stderr.read()[-2000:]}") from None
+                        raise RuntimeError(f"the server did not start: {output}") from None
 
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.terminate()
             self.process.wait(30)
+        self.log.close()
 
 
 def _pct(values: list[float], q: float) -> float:

@@ -108,6 +108,7 @@ def bench(
     warmup: int = 20,
     clients: Annotated[int, typer.Option(help="Concurrent clients in the throughput test.")] = 4,
     seconds: Annotated[float, typer.Option(help="Duration of each throughput measurement.")] = 10.0,
+    max_wait_ms: Annotated[float, typer.Option("--max-wait-ms", help="The server's batching wait.")] = 5.0,
     device: Annotated[str | None, typer.Option("--device")] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
@@ -115,6 +116,6 @@ def bench(
     from pushcut.deploy.bench import BenchConfig, format_table, run_bench
 
     cfg = BenchConfig(checkpoint=str(checkpoint) if checkpoint else None, requests=requests, warmup=warmup,
-                      clients=clients, seconds=seconds, device=device)  # fmt: skip
+                      clients=clients, seconds=seconds, max_wait_ms=max_wait_ms, device=device)  # fmt: skip
     results = run_bench(cfg)
     typer.echo(json.dumps(results, indent=1) if as_json else format_table(results))

@@ -51,7 +51,7 @@ class ServerConfig:
     max_inflight_per_client: int = 2  # more concurrent requests from one client are answered "busy"
     reply_cache: int = 16  # replies kept per client for resent requests
     max_clients: int = 1024  # least recently seen idle clients are forgotten beyond this
-    active_window_s: float = 2.0  # a client that sent an infer this recently counts as active for batching
+    active_window_s: float = 10.0  # longest gap after which a client no longer counts as active for batching
     curve_dir: str | None = None  # CURVE keys (pushcut serve keys); None = no encryption, no authentication
 
     def __post_init__(self) -> None:
@@ -88,7 +88,9 @@ class PolicyServer:
         self.stats: Counter[str] = Counter()
         self.address: str | None = None
         self.curve = None
-        self.clients = ClientTable(config.max_clients, config.reply_cache, config.active_window_s)
+        self.clients = ClientTable(
+            config.max_clients, config.reply_cache, config.active_window_s, tolerance_s=config.max_wait_ms / 1000.0
+        )
         self._finished: queue.SimpleQueue[Job] = queue.SimpleQueue()
         self._wake_r, self._wake_w = os.pipe()  # the batcher's "replies ready" signal to the I/O thread
         os.set_blocking(self._wake_w, False)

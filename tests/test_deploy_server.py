@@ -14,8 +14,10 @@ pytest.importorskip("torch")
 from deploy_helpers import IMAGE, STATE, WrappedBackend, call, infer_message, raw_dealer, recv_reply  # noqa: E402
 
 from pushcut.deploy import client as client_module  # noqa: E402
+from pushcut.deploy import clients as clients_module  # noqa: E402
 from pushcut.deploy.backend import TorchBackend, checkpoint_hash  # noqa: E402
 from pushcut.deploy.client import PolicyClient, PolicyError, PolicyTimeout, ProtocolMismatch  # noqa: E402
+from pushcut.deploy.clients import ClientTable  # noqa: E402
 from pushcut.deploy.protocol import PROTOCOL_VERSION, encode_array, encode_image, packb  # noqa: E402
 from pushcut.deploy.requests import decode_image  # noqa: E402
 from pushcut.deploy.server import PolicyServer, ServerConfig, is_loopback  # noqa: E402
@@ -90,44 +92,55 @@ def test_seeded_sampling_is_reproducible(server):
 
 
 def test_concurrent_clients_share_forward_passes_and_get_their_own_greedy_chunks(make_server, backend):
-    srv, wrapped = make_server(max_batch=4, max_wait_ms=1500, active_window_s=600)
+    srv, wrapped = make_server(max_batch=4, max_wait_ms=1500)
     instructions = ["press the bell", "click the bell with the nearest arm", "ring it", "press the bell once"]
     states = [STATE + 0.1 * i for i in range(4)]
-    clients = [PolicyClient(srv.address, timeout_s=TIMEOUT) for _ in range(4)]
-    results: dict[int, object] = {}
-    bad: list[Exception] = []
+    rounds = 4  # robots in step: the first rounds give each client a rhythm ("active"), the last must be one batch
+    barrier = threading.Barrier(5)
+    results: dict[int, list] = {i: [] for i in range(4)}
+    bad: list[PolicyError] = []
 
-    def run(i: int, barrier: threading.Barrier) -> None:
-        barrier.wait()
-        results[i] = clients[i].infer({"head_camera": IMAGE}, states[i], instructions[i])
-
-    def broken(barrier: threading.Barrier) -> None:  # a fifth client with a NaN state, at the same moment
+    def robot(i: int) -> None:
         with PolicyClient(srv.address, timeout_s=TIMEOUT) as client:
-            barrier.wait()
-            try:
-                client.infer({"head_camera": IMAGE}, np.full(14, np.nan), "press the bell")
-            except PolicyError as error:
-                bad.append(error)
+            for _ in range(rounds):
+                barrier.wait()
+                results[i].append(client.infer({"head_camera": IMAGE}, states[i], instructions[i]))
 
-    try:
-        for _round in range(2):  # the first round makes all four clients "active"; the second must batch them all
-            barrier = threading.Barrier(5)
-            threads = [threading.Thread(target=run, args=(i, barrier)) for i in range(4)]
-            threads.append(threading.Thread(target=broken, args=(barrier,)))
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join(TIMEOUT)
-    finally:
-        for c in clients:
-            c.close()
-    assert [results[i].batch_size for i in range(4)] == [4] * 4
+    def broken() -> None:  # a fifth client sends a NaN state at the same moments
+        with PolicyClient(srv.address, timeout_s=TIMEOUT) as client:
+            for _ in range(rounds):
+                barrier.wait()
+                with pytest.raises(PolicyError) as info:
+                    client.infer({"head_camera": IMAGE}, np.full(14, np.nan), "press the bell")
+                bad.append(info.value)
+
+    threads = [threading.Thread(target=robot, args=(i,)) for i in range(4)] + [threading.Thread(target=broken)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(TIMEOUT)
+    assert [results[i][-1].batch_size for i in range(4)] == [4] * 4
     for i in range(4):
-        np.testing.assert_array_equal(
-            results[i].actions, reference(backend, state=states[i], instruction=instructions[i])
-        )
-    assert len(bad) == 2 and all(e.code == "bad_input" and "NaN" in e.message for e in bad)
-    assert max(srv.batcher.batch_sizes) == 4 and wrapped.rows == 8
+        expected = reference(backend, state=states[i], instruction=instructions[i])
+        for result in results[i]:
+            np.testing.assert_array_equal(result.actions, expected)
+    assert len(bad) == rounds and all(e.code == "bad_input" and "NaN" in e.message for e in bad)
+    assert srv.batcher.batch_sizes[-1] == 4 and wrapped.rows == 4 * rounds
+
+
+def test_a_client_counts_as_active_for_about_two_of_its_periods(monkeypatch):
+    clock = [100.0]
+    monkeypatch.setattr(clients_module.time, "monotonic", lambda: clock[0])
+    table = ClientTable(max_clients=8, reply_cache=4, active_window_s=10.0, tolerance_s=0.05)
+    a, b = table.get(b"a"), table.get(b"b")
+    assert table.mark_infer(a) == 1  # one request: no rhythm yet
+    clock[0] += 0.1
+    assert table.mark_infer(a) == 1 and table.mark_infer(b) == 2  # a now sends every 0.1 s
+    clock[0] += 0.2
+    assert table.mark_infer(b) == 2  # a is 0.2 s quiet: within 2 periods + tolerance
+    clock[0] += 0.3
+    assert table.mark_infer(b) == 1  # a has been quiet for 0.5 s: no longer waited for
+    assert table.mark_infer(a) == 2  # back, with a longer period
 
 
 def _frames(case: str) -> list[bytes]:
