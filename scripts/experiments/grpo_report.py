@@ -8,6 +8,10 @@ Reads what ``scripts/experiments/grpo_results.sh`` wrote:
   eval48/*.json                 ``pushcut eval sim --json`` of SFT checkpoints and of each GRPO run's last checkpoint,
                                 on the same 100 held-out seeds and step limit as GRPO's validation (per-seed outcomes)
 
+The x axis is the budget in quiet-machine minutes: runs are budgeted in steps (80 GRPO steps and 2600 SFT steps
+~ 60 minutes each on a quiet 2-core machine), so a step counts as ``--minutes / --grpo-steps`` or
+``--minutes / --sft-steps`` minutes whatever else the machine was doing; the measured wall time is printed too.
+
 "Final" success = mean of the last ``--last`` evaluations of a run (not its best one). Paired comparisons use the
 per-seed outcomes of two checkpoints on the same seeds: exact McNemar test on the discordant seeds.
 """
@@ -25,8 +29,9 @@ from dataclasses import dataclass
 @dataclass
 class Curve:
     name: str
-    minutes: list[float]
+    minutes: list[float]  # budget minutes (see the module docstring)
     success: list[float]
+    wall_minutes: float = 0.0  # measured wall time of the whole run
 
     def final(self, last: int) -> float:
         return sum(self.success[-last:]) / len(self.success[-last:])
@@ -37,14 +42,14 @@ def _rows(path: str) -> list[dict]:
         return [json.loads(line) for line in f if line.strip()]
 
 
-def grpo_curve(run_dir: str) -> Curve:
+def grpo_curve(run_dir: str, minutes_per_step: float) -> Curve:
     minutes, success, elapsed = [], [], 0.0
     for row in _rows(os.path.join(run_dir, "metrics.jsonl")):
         elapsed = row.get("timing_s/elapsed", elapsed)
         if "val/success_rate" in row:
-            minutes.append(elapsed / 60)
+            minutes.append(row["step"] * minutes_per_step)
             success.append(row["val/success_rate"])
-    return Curve(os.path.basename(run_dir), minutes, success)
+    return Curve(os.path.basename(run_dir), minutes, success, elapsed / 60)
 
 
 def load_evals(runs: str) -> dict[str, dict]:
@@ -57,22 +62,19 @@ def load_evals(runs: str) -> dict[str, dict]:
     return out
 
 
-def sft_curve(run_dir: str, runs: str, evals: dict[str, dict], start: dict) -> Curve:
-    """Held-out success of every saved checkpoint of a continued-SFT run against the run's wall time."""
-    elapsed_at = {
-        r["step"]: r["train/elapsed_s"] for r in _rows(os.path.join(run_dir, "metrics.jsonl")) if "train/elapsed_s" in r
-    }
+def sft_curve(run_dir: str, runs: str, evals: dict[str, dict], start: dict, minutes_per_step: float) -> Curve:
+    """Held-out success of every saved checkpoint of a continued-SFT run against its budget."""
+    elapsed = [r["train/elapsed_s"] for r in _rows(os.path.join(run_dir, "metrics.jsonl")) if "train/elapsed_s" in r]
     points = [(0.0, start["success_rate"])]
     for ckpt in glob.glob(os.path.join(run_dir, "checkpoints", "step_*")):
         key = os.path.normpath(os.path.relpath(ckpt, runs))
         if key not in evals:
             continue
         step = int(ckpt.rsplit("_", 1)[1])
-        logged = [s for s in elapsed_at if s <= step]
-        minutes = elapsed_at[max(logged)] / 60 if logged else 0.0
-        points.append((minutes, evals[key]["success_rate"]))
+        points.append((step * minutes_per_step, evals[key]["success_rate"]))
     points.sort()
-    return Curve(os.path.basename(run_dir), [p[0] for p in points], [p[1] for p in points])
+    wall = elapsed[-1] / 60 if elapsed else 0.0
+    return Curve(os.path.basename(run_dir), [p[0] for p in points], [p[1] for p in points], wall)
 
 
 def last_checkpoint_eval(run_dir: str, runs: str, evals: dict[str, dict]) -> dict | None:
@@ -103,7 +105,7 @@ def plot(curves: list[tuple[Curve, str, str]], start: float, path: str) -> None:
     for curve, style, label in curves:
         ax.plot(curve.minutes, [100 * s for s in curve.success], style, label=label, marker=".", markersize=4)
     ax.axhline(100 * start, color="grey", linestyle=":", label=f"SFT start ({100 * start:.0f} %)")
-    ax.set_xlabel("wall-clock minutes on 2 CPU cores (validation included for GRPO)")
+    ax.set_xlabel("budget: minutes of a quiet 2-core machine (GRPO validation included)")
     ax.set_ylabel("greedy success, 100 held-out seeds (%)")
     ax.set_title("click_bell: GRPO vs SFT continued for the same wall time")
     ax.grid(alpha=0.3)
@@ -119,6 +121,9 @@ def main() -> None:
     parser.add_argument("--init", default="sft/cb100_a/checkpoints/step_600", help="start checkpoint, under --runs")
     parser.add_argument("--last", type=int, default=3, help="final success = mean of this many last evaluations")
     parser.add_argument("--png", default="docs/img/grpo_click_bell.png")
+    parser.add_argument("--minutes", type=float, default=60.0, help="the budget both arms get")
+    parser.add_argument("--grpo-steps", type=int, default=80, help="GRPO steps that take --minutes on a quiet machine")
+    parser.add_argument("--sft-steps", type=int, default=2600, help="SFT steps that take --minutes on a quiet machine")
     args = parser.parse_args()
 
     evals = load_evals(args.runs)
@@ -127,22 +132,29 @@ def main() -> None:
         raise SystemExit(f"no eval48 result for the start checkpoint {args.init}: run grpo_results.sh eval first")
     print(f"start {args.init}: {100 * start['success_rate']:.0f} % ({start['successes']}/{start['episodes']})\n")
 
-    print(f"| run | evaluations | minutes | final (mean of last {args.last}) | gain vs start | last checkpoint |")
-    print("|---|---|---|---|---|---|")
+    print(
+        f"| run | evaluations | budget min | wall min | final (mean of last {args.last}) | gain vs start "
+        "| last checkpoint |"
+    )
+    print("|---|---|---|---|---|---|---|")
     plotted, finals = [], {}
     for run_dir in sorted(glob.glob(os.path.join(args.runs, "grpo", "*"))) + sorted(
         glob.glob(os.path.join(args.runs, "sft", "cont_s*"))
     ):
         name = os.path.relpath(run_dir, args.runs)
         is_sft = name.startswith("sft/")
-        curve = sft_curve(run_dir, args.runs, evals, start) if is_sft else grpo_curve(run_dir)
+        if is_sft:
+            curve = sft_curve(run_dir, args.runs, evals, start, args.minutes / args.sft_steps)
+        else:
+            curve = grpo_curve(run_dir, args.minutes / args.grpo_steps)
         if len(curve.success) < 2 or "probe" in name or "speed" in name:
             continue
         last = last_checkpoint_eval(run_dir, args.runs, evals)
         finals[name] = (curve, last)
         last_txt = f"{100 * last['success_rate']:.0f} %" if last else "not evaluated"
         print(
-            f"| {name} | {len(curve.success)} | {curve.minutes[-1]:.0f} | {100 * curve.final(args.last):.1f} % "
+            f"| {name} | {len(curve.success)} | {curve.minutes[-1]:.0f} | {curve.wall_minutes:.0f} "
+            f"| {100 * curve.final(args.last):.1f} % "
             f"| {100 * (curve.final(args.last) - start['success_rate']):+.1f} | {last_txt} |"
         )
         if name.startswith("grpo/full") or is_sft:

@@ -1,23 +1,26 @@
 #!/usr/bin/env bash
 # The GRPO results of docs/results.md (issue 4), one stage per argument so that each fits a working session:
-#   bash scripts/experiments/grpo_results.sh grpo 0      # GRPO, full recipe, seed 0, 60 minutes
-#   bash scripts/experiments/grpo_results.sh sft 0       # SFT continued from the same start for 60 minutes, seed 0
+#   bash scripts/experiments/grpo_results.sh grpo 0      # GRPO, full recipe, seed 0, 80 steps (~60 quiet minutes)
+#   bash scripts/experiments/grpo_results.sh sft 0       # SFT continued from the same start, 2600 steps (~60 min)
 #   bash scripts/experiments/grpo_results.sh eval        # every checkpoint of every run: 100 held-out seeds
 #   bash scripts/experiments/grpo_results.sh ablation T1 # GRPO at temperature 1.0 (also: nods, symclip)
 #   bash scripts/experiments/grpo_results.sh zero        # GRPO from a ~0 % start: nothing to learn from
-#   MINUTES=30 bash scripts/experiments/grpo_results.sh ablation T1   # shorter runs compare at equal wall time
-# Interrupted stages resume (wall time counts across resumes). Needs the SFT runs of sft_results.sh.
+# Budgets are in steps, not minutes, so that a run's result does not depend on what else the machine was doing
+# (runs are deterministic per step): 80 GRPO steps and 2600 SFT steps of 32 each take about 60 minutes on a quiet
+# 2-core machine (~42 s and ~1.4 s per step; the measured wall time of each run is in its metrics.jsonl).
+# Interrupted stages resume. Needs the SFT runs of sft_results.sh.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source .venv/bin/activate
 R=${R:-runs/exp}
 INIT=${INIT:-$R/sft/cb100_a/checkpoints/step_600}
 ENV='{"step_limit": 48}'   # click_bell experts finish in <= 27 actions; SFT successes come before 48 (docs/results.md)
-MINUTES=${MINUTES:-60}
+GRPO_STEPS=${GRPO_STEPS:-80}
+SFT_STEPS=${SFT_STEPS:-2600}
 # lr 5e-5 with 4 mini-batches: the probes' setting (docs/results.md); 2e-5 (the default) learns too slowly for 60 min
-grpo() {  # out dir, extra args...  (uses $INIT and $MINUTES)
+grpo() {  # out dir, extra args...  (uses $INIT and $GRPO_STEPS)
   local out=$1; shift
-  local GRPO_ARGS=(--init "$INIT" --task click_bell --steps 100000 --max-minutes "$MINUTES" --val-every 5
+  local GRPO_ARGS=(--init "$INIT" --task click_bell --steps "$GRPO_STEPS" --val-every 5
                    --val-episodes 100 --lr 5e-5 --set mini_batches=4 --set "env_overrides=$ENV")
   if [ -e "$out/latest" ]; then pushcut train grpo "${GRPO_ARGS[@]}" --out "$out" --resume "$@"
   else pushcut train grpo "${GRPO_ARGS[@]}" --out "$out" "$@"; fi
@@ -27,8 +30,8 @@ case "${1:-}" in
   grpo) grpo "$R/grpo/full_s$2" --seed "$2" ;;
   sft)
     out="$R/sft/cont_s$2"
-    args=(--init "$INIT" --data "$R/demos/click_bell" --max-episodes 100 --out "$out" --max-minutes "$MINUTES"
-          --max-steps 2800 --save-every 200 --num-workers 1 --warmup-steps 50 --seed "$2")
+    args=(--init "$INIT" --data "$R/demos/click_bell" --max-episodes 100 --out "$out"
+          --max-steps "$SFT_STEPS" --save-every 200 --num-workers 1 --warmup-steps 50 --seed "$2")
     if [ -e "$out/latest" ]; then pushcut train sft "${args[@]}" --resume; else pushcut train sft "${args[@]}"; fi ;;
   ablation)
     case "$2" in
@@ -36,12 +39,12 @@ case "${1:-}" in
       nods) grpo "$R/grpo/nods_s0" --set dynamic_sampling=false ;;
       symclip) grpo "$R/grpo/symclip_s0" --set clip_high=0.2 --set ppo_epochs=4 ;;
     esac ;;
-  zero)  # a ~0 % start: 30 SFT steps on the same demos (about a minute), then 15 minutes of GRPO
+  zero)  # a ~0 % start: 30 SFT steps on the same demos (about a minute), then 20 GRPO steps
     z="$R/sft/zero_start"
     [ -e "$z/latest" ] || pushcut train sft --data "$R/demos/click_bell" --max-episodes 100 --out "$z" --max-steps 30 \
       --warmup-steps 5 --num-workers 1 --seed 0
     pushcut eval sim --checkpoint "$z/latest" --task click_bell --episodes 100 --workers 2 --step-limit 48
-    INIT="$z/latest" MINUTES=15 grpo "$R/grpo/zero" ;;
+    INIT="$z/latest" GRPO_STEPS=20 grpo "$R/grpo/zero" ;;
   eval)
     # SFT-continued checkpoints (GRPO validates itself), the start, and each GRPO run's last checkpoint (per-seed
     # outcomes for the paired comparison); then the tables and the plot
