@@ -6,6 +6,7 @@ import typer
 
 from pushcut.deploy.cli import app as serve_app
 from pushcut.quickstart import quickstart
+from pushcut.robot.cli import app as trial_app
 from pushcut.sim.cli import app as sim_app
 from pushcut.train.cli import app as train_app
 from pushcut.train.cli import eval_app
@@ -19,6 +20,7 @@ app.add_typer(sim_app, name="sim", help="Simulation: tasks, expert demonstration
 app.add_typer(train_app, name="train", help="Training: supervised fine-tuning of the token VLA.")
 app.add_typer(eval_app, name="eval", help="Evaluation: closed-loop success rate of a checkpoint in simulation.")
 app.add_typer(serve_app, name="serve", help="Serving: the ZeroMQ policy server for robots, CURVE keys, benchmark.")
+app.add_typer(trial_app, name="trial", help="Trials: sessions of N trials on the Piper pair or its twin, to SQLite.")
 app.command("quickstart")(quickstart)
 
 
