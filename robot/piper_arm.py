@@ -164,6 +164,11 @@ class PiperArm:
         c = self.config
         self._sdk = _open_port(c)
         self._wait_for_feedback()
+        if int(self._sdk.GetArmStatus().arm_status.arm_status) == 0x01:
+            raise RobotFault(
+                f"{self.name}: the arm on '{c.can_name}' is in emergency stop and ignores motion. Support the arm, "
+                "then release_power(confirm=True) (it drops) and connect again."
+            )
         self._enable()
         self._select_joint_mode()
         with self._lock:

@@ -162,11 +162,13 @@ def test_emergency_stop_freezes_and_later_commands_are_ignored(rig):
     arm.send(np.array([1.0, 0.5, -0.5, 0, 0, 0]), 0.0)
     time.sleep(0.1)
     arm.emergency_stop()
-    assert wait_until(lambda: "emergency stop" in (arm.read().fault or ""))
+    assert wait_until(lambda: "arm status emergency stop (0x01)" in (arm.read().fault or ""))
     frozen = arm.read().joints
     assert 0 < frozen[0] < 1.0
     with pytest.raises(RobotFault, match="emergency stop"):
         arm.send(np.zeros(6), 0.0)
+    with pytest.raises(RobotFault, match=r"in emergency stop.*release_power\(confirm=True\)"):
+        arm.connect()  # reconnecting does not clear an e-stop
     arm._sdk.JointCtrl(0, 0, 0, 0, 0, 0)  # even behind the driver's back, the arm ignores motion
     time.sleep(0.1)
     np.testing.assert_allclose(arm.read().joints, frozen, atol=1e-5)
