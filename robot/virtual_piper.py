@@ -81,7 +81,7 @@ class VirtualPiper:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._bus: can.BusABC | None = None
-        self._received: deque[can.Message] = deque(maxlen=200_000)
+        self._received: deque[can.Message] = deque(maxlen=20_000)  # about 20 s of commands at 200 Hz x 5 frames
         self._joints = np.array(config.initial_joints, dtype=float)
         self._target = self._joints.copy()
         self._gripper = float(config.initial_gripper_m)
