@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from pushcut.dashboard.cli import dashboard
 from pushcut.deploy.cli import app as serve_app
 from pushcut.quickstart import quickstart
 from pushcut.robot.cli import app as trial_app
@@ -22,6 +23,7 @@ app.add_typer(eval_app, name="eval", help="Evaluation: closed-loop success rate 
 app.add_typer(serve_app, name="serve", help="Serving: the ZeroMQ policy server for robots, CURVE keys, benchmark.")
 app.add_typer(trial_app, name="trial", help="Trials: sessions of N trials on the Piper pair or its twin, to SQLite.")
 app.command("quickstart")(quickstart)
+app.command("dashboard")(dashboard)
 
 
 def main() -> None:

@@ -1,0 +1,66 @@
+"""`pushcut dashboard --db trials.db`: the Streamlit dashboard of trial outcomes (dashboard/app.py) in a subprocess.
+Errors (no database, port taken, a database the dashboard cannot read) are one line and exit code 2."""
+
+from __future__ import annotations
+
+import errno
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+APP = Path(__file__).with_name("app.py")
+
+
+def _fail(message: str) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(2)
+
+
+def port_problem(host: str, port: int) -> str | None:
+    """Why Streamlit could not listen on ``host:port`` (None when it can)."""
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind((host, port))
+    except OSError as error:
+        if error.errno == errno.EADDRINUSE:
+            return f"port {port} on {host} is already in use (another dashboard?); pick another with --port"
+        return f"cannot listen on {host}:{port} ({error.strerror or error})"
+    return None
+
+
+def streamlit_command(db: Path, host: str, port: int) -> list[str]:
+    """The `streamlit run` command line: headless, no usage statistics, the database after `--`."""
+    return [
+        sys.executable, "-m", "streamlit", "run", str(APP),
+        "--server.address", host, "--server.port", str(port),
+        "--server.headless", "true", "--browser.gatherUsageStats", "false",
+        "--", "--db", str(db.resolve()),
+    ]  # fmt: skip
+
+
+def dashboard(
+    db: Annotated[Path, typer.Option("--db", help="The SQLite trial database written by `pushcut trial run`.")],
+    port: Annotated[int, typer.Option("--port", help="Port to serve the page on.")] = 8501,
+    host: Annotated[str, typer.Option("--host", help="Address to listen on (loopback by default).")] = "127.0.0.1",
+) -> None:
+    """The dashboard of trial outcomes: sessions, success rates with Wilson intervals, comparisons, trial videos."""
+    from pushcut.dashboard.data import database_problem
+
+    if not db.exists():
+        _fail(f"no trial database at {db} (`pushcut trial run --db {db} ...` creates it)")
+    problem = database_problem(db)
+    if problem:
+        _fail(problem)
+    problem = port_problem(host, port)
+    if problem:
+        _fail(problem)
+    typer.echo(f"dashboard of {db} on http://{host}:{port} (Ctrl+C stops it)")
+    try:
+        code = subprocess.run(streamlit_command(db, host, port)).returncode
+    except KeyboardInterrupt:
+        code = 0
+    raise typer.Exit(code)
