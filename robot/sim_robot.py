@@ -75,6 +75,7 @@ class SimRobot:
         self._faults: dict[str, str] = {}
         self._silent: set[str] = set()  # arms whose feedback stopped (fault injection)
         self._estopped = False
+        self._episode = False  # the task predicate is defined only after the first reset
         self.slipped_s = 0.0
         self._anchor(self.env.measured_joints())
 
@@ -96,6 +97,7 @@ class SimRobot:
             self._faults.clear()
             self._silent.clear()
             self._estopped = False
+            self._episode = True
             self._anchor(self.env.commanded_action)
         return self.env.instruction
 
@@ -202,7 +204,11 @@ class SimRobot:
             else:
                 wake = time.monotonic()  # behind: no burst of catch-up wake-ups
             with self.lock:
-                self._advance_to(time.monotonic())
+                try:
+                    self._advance_to(time.monotonic())
+                except Exception as error:  # noqa: BLE001 — reported as a fault of both arms, never silent
+                    self._faults.update(dict.fromkeys(spec.ARMS, f"simulation stopped: {error!r}"))
+                    return
 
     def _advance_to(self, now: float) -> None:
         """Step the physics up to wall time ``now`` (lock held)."""
@@ -225,7 +231,7 @@ class SimRobot:
         self._steps += due
         state = (self.env.measured_joints(), now)
         self._feedback = {arm: self._feedback[arm] if arm in self._silent else state for arm in spec.ARMS}
-        if self.env.data.time >= self._next_check:
+        if self._episode and self.env.data.time >= self._next_check:
             self._next_check = self.env.data.time + 1.0 / self.config.action_hz
             if not self.env.success and self.env.task.check_success(self.env):
                 self.env.success = True

@@ -1,0 +1,330 @@
+"""The trial runner behind ``pushcut trial run``: N trials of a served policy on the Piper pair or its MuJoCo twin,
+each recorded (video, joints, safety events) and committed to the trial database as soon as it ends.
+
+Per trial: sim robot -> automatic reset on the next held-out seed; real robot -> the operator sets the scene and
+confirms. The executor plays the policy until done (sim: the task predicate), the action limit, a fault or an
+operator stop; then the outcome is judged: by the task predicate (sim default) or by the operator (real robots,
+or ``judge="operator"``). Sessions resume: see :meth:`TrialRunner.open_session` and docs/trials_db.md.
+
+Ctrl-C during a trial stops that trial (end reason ``operator_stop``); a second Ctrl-C (the trial's stop pending,
+or between trials: the sim waits GRACE_S before the next one), or SIGTERM, ends the session once the trial is
+saved; Ctrl-C at a prompt ends the session (a trial waiting for its judgement is kept as aborted). Every prompt
+goes through an :class:`~pushcut.robot.operators.Operator`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pushcut.robot.operators import Operator
+from pushcut.robot.recording import TrialRecorder
+from pushcut.robot.trials_db import SessionInfo, SessionSummary, TrialRecord, TrialsDB
+
+# Held-out seeds: = pushcut.sim.demos.EVAL_SEED_START (demonstrations and GRPO never use them). Duplicated because
+# pushcut.sim.demos imports h5py and OpenCV, which the robot computer need not have.
+EVAL_SEED_START = 1_000_000
+TASK_ACTION_HZ = 250.0 / 15.0  # the rate the tasks' step limits are counted at (pushcut.sim.env.DEFAULT_ACTION_HZ)
+GRACE_S = 3.0  # sim: after an operator stop, the next trial starts this much later (time for a second Ctrl-C)
+
+
+class RunnerError(RuntimeError):
+    """The session cannot start or go on; the message says what to check."""
+
+
+@dataclass(frozen=True)
+class RunnerConfig:
+    task: str
+    server: str  # the policy server, e.g. tcp://gpu-box:5555
+    checkpoint_label: str  # how reviewers name the checkpoint (sft, grpo-800, ...)
+    operator: str
+    robot: str = "sim"  # 'sim' (the MuJoCo twin) or 'piper' (two real arms)
+    trials: int = 50  # judged trials (success or failure) wanted; aborted ones are redone
+    db: Path = Path("trials.db")
+    out: Path | None = None  # videos and npz; default <db folder>/trials/session_<id>
+    seed_start: int = EVAL_SEED_START  # sim: judged trial i runs on seed seed_start + i
+    max_actions: int | None = None  # per trial; default the task's step limit at the policy's rate
+    judge: str | None = None  # 'predicate' or 'operator'; default predicate (sim), operator (piper)
+    instruction: str | None = None  # piper: the sentence the policy gets (sim: the episode's own)
+    video_cameras: tuple[str, ...] | None = None  # default: the policy's head camera (or its first)
+    camera_hz: float | None = None  # camera capture / video rate; default the policy's action rate
+    server_timeout_s: float = 5.0
+    new_session: bool = False  # start a new session even when one with the same identity exists
+    max_consecutive_aborts: int = 3  # then the session stops: something is wrong beyond one trial
+    safety: str = "default"  # safety filter preset: 'default' or 'first_run' (slow, wide margins)
+    servo_hz: float = 100.0  # executor loop rate
+    can_left: str = "can_left"
+    can_right: str = "can_right"
+    camera_serials: tuple[tuple[str, str], ...] = ()  # piper: (policy camera name, RealSense serial)
+
+    def __post_init__(self) -> None:
+        if self.robot not in ("sim", "piper"):
+            raise RunnerError(f"--robot must be 'sim' or 'piper', got {self.robot!r}")
+        if self.judge not in (None, "predicate", "operator"):
+            raise RunnerError(f"--judge must be 'predicate' or 'operator', got {self.judge!r}")
+        if self.robot == "piper" and self.judge == "predicate":
+            raise RunnerError("a real robot has no task predicate: its trials are judged by the operator")
+        if self.trials < 1 or (self.max_actions is not None and self.max_actions < 1):
+            raise RunnerError(f"--trials and --max-actions must be positive, got {self.trials}, {self.max_actions}")
+        if self.safety not in ("default", "first_run"):
+            raise RunnerError(f"--safety must be 'default' or 'first_run', got {self.safety!r}")
+        if not self.operator.strip() or not self.checkpoint_label.strip():
+            raise RunnerError("--operator and --checkpoint-label must not be empty")
+
+    @property
+    def judged_by(self) -> str:
+        return self.judge or ("predicate" if self.robot == "sim" else "operator")
+
+
+def predicate_outcome(success: bool, end_reason: str) -> str:
+    """The sim's outcome: success if the task predicate held; aborted if the trial was cut short from outside
+    (operator stop, policy server error); else failure (action limit, fault, safety stop)."""
+    if success:
+        return "success"
+    return "aborted" if end_reason in ("operator_stop", "policy_error") else "failure"
+
+
+class _Interrupts:
+    """SIGINT / SIGTERM while a session runs (installed only in the main thread; others call the methods)."""
+
+    def __init__(self, say: Callable[[str], None]) -> None:
+        self.say = say
+        self.stop_trial = threading.Event()  # the executor's stop event
+        self.quit = False  # end the session after this trial
+        self.prompting = False  # an operator prompt is waiting: Ctrl-C interrupts it
+        self.running = False  # a trial is executing: the first Ctrl-C stops it
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> _Interrupts:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = {s: signal.signal(s, self._handle) for s in (signal.SIGINT, signal.SIGTERM)}
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+    def _handle(self, signum: int, frame: object) -> None:
+        if self.prompting:
+            self.quit = True
+            raise KeyboardInterrupt
+        if signum == signal.SIGINT and self.running and not self.stop_trial.is_set():
+            self.stop_trial_now()
+        else:  # SIGTERM, a second Ctrl-C, or a Ctrl-C between trials
+            self.end_session()
+
+    def stop_trial_now(self) -> None:
+        self.say("operator stop: ending this trial (Ctrl-C again ends the session after saving it)")
+        self.stop_trial.set()
+
+    def wait_quit(self, seconds: float) -> None:
+        """Sleep up to ``seconds``, returning early when the session is ended."""
+        deadline = time.monotonic() + seconds
+        while not self.quit and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+    def end_session(self) -> None:
+        self.say("ending the session after saving this trial")
+        self.quit = True
+        self.stop_trial.set()
+
+
+class TrialRunner:
+    def __init__(self, config: RunnerConfig, operator: Operator) -> None:
+        self.config = config
+        self.operator = operator
+        self.interrupts = _Interrupts(operator.say)
+
+    # ------------------------------------------------------------------ the session
+    def run(self) -> SessionSummary:
+        """Run (or resume) the session until its trials are judged, the operator ends it, or an error; returns the
+        session as saved."""
+        from pushcut.deploy.client import PolicyClient
+
+        config = self.config
+        client = PolicyClient(config.server, timeout_s=config.server_timeout_s)
+        try:
+            info = self._hello(client)
+            from pushcut.robot.trial_robots import build_robot  # after the server answered: robot untouched before
+
+            rig = build_robot(config, info)
+            try:
+                with TrialsDB(config.db) as db:
+                    session = self.open_session(db, info)
+                    if session.complete:
+                        return session
+                    rig.connect()
+                    with self.interrupts:
+                        self._trials(db, session, rig, client, info)
+                    return db.session(session.id)
+            finally:
+                rig.close()
+        finally:
+            client.close()
+
+    def _hello(self, client: Any) -> Any:
+        from pushcut.deploy.client import PolicyError, PolicyTimeout
+
+        try:
+            return client.hello(state_dim=14)
+        except PolicyTimeout:
+            raise RunnerError(
+                f"no policy server answers at {self.config.server} within {self.config.server_timeout_s} s; "
+                "check that `pushcut serve --checkpoint ... --bind ...` runs there, the host and port, and the "
+                "firewall (the robot was not touched)"
+            ) from None
+        except PolicyError as error:
+            raise RunnerError(f"the policy server at {self.config.server} cannot drive this robot: {error}") from None
+
+    def open_session(self, db: TrialsDB, info: Any) -> SessionSummary:
+        """Resume the newest session with the same task, checkpoint label, operator and robot in this database,
+        unless ``new_session`` or it is complete; else create one. A resumed session must be served the same
+        checkpoint (hash) it started with."""
+        c = self.config
+        found = None if c.new_session else db.find_session(c.task, c.checkpoint_label, c.operator, c.robot)
+        if found is not None:
+            if found.checkpoint_hash and found.checkpoint_hash != info.checkpoint_hash:
+                raise RunnerError(
+                    f"session #{found.id} ({c.task}, label {c.checkpoint_label!r}) ran checkpoint "
+                    f"{found.checkpoint_hash[:12]}, but the server now serves {info.checkpoint_hash[:12]}: serve "
+                    "the same checkpoint, or give this one its own --checkpoint-label"
+                )
+            if c.trials != found.planned_trials:
+                db.update_session(found.id, planned_trials=c.trials)
+                self.operator.say(f"session #{found.id}: planned trials {found.planned_trials} -> {c.trials}")
+                found = db.session(found.id)
+            if found.complete:
+                self.operator.say(f"session #{found.id} is complete ({found.judged}/{found.planned_trials}, "
+                                  f"{found.successes} successes); --new-session starts another")  # fmt: skip
+                return found
+            if c.seed_start != found.seed_start and c.robot == "sim":
+                self.operator.say(f"resuming with the session's seed start {found.seed_start}")
+            self.operator.say(f"resuming session #{found.id} at {found.judged}/{found.planned_trials}")
+            return found
+        settings = {"max_actions": c.max_actions, "action_hz": info.action_hz, "chunk": info.chunk,
+                    "cameras": sorted(info.cameras), "instruction": c.instruction}  # fmt: skip
+        session_id = db.create_session(SessionInfo(
+            task=c.task, checkpoint_label=c.checkpoint_label, robot=c.robot, operator=c.operator,
+            planned_trials=c.trials, judge=c.judged_by, robot_kind="sim" if c.robot == "sim" else "real",
+            checkpoint_id=info.checkpoint_id, checkpoint_hash=info.checkpoint_hash, server=c.server,
+            seed_start=c.seed_start if c.robot == "sim" else None, settings=json.dumps(settings),
+        ))  # fmt: skip
+        self.operator.say(f"session #{session_id}: {c.task}, {c.checkpoint_label}, {c.trials} trials on {c.robot}")
+        return db.session(session_id)
+
+    def _trials(self, db: TrialsDB, session: SessionSummary, rig: Any, client: Any, info: Any) -> None:
+        out = (self.config.out or self.config.db.parent / "trials") / f"session_{session.id:04d}"
+        aborts_in_a_row = 0
+        while not session.complete and not self.interrupts.quit:
+            k, seed = session.attempts + 1, None
+            if rig.sim is not None:
+                seed = (session.seed_start or 0) + session.judged
+            trial = self.run_trial(k, seed, session, rig, client, info, out, db)
+            if trial is None:
+                break
+            session = db.session(session.id)
+            # Aborts the operator asked for (Ctrl-C) say nothing about the setup; the others (server, faults) might.
+            if trial.outcome == "aborted" and trial.end_reason != "operator_stop":
+                aborts_in_a_row += 1
+            elif trial.outcome != "aborted":
+                aborts_in_a_row = 0
+            rate = f"{session.successes}/{session.judged}" if session.judged else "-"
+            self.operator.say(f"trial {k}: {trial.outcome} ({trial.end_reason}, {trial.actions} actions) "
+                              f"- {session.judged}/{session.planned_trials} judged, successes {rate}")  # fmt: skip
+            if trial.end_reason == "operator_stop" and not self.interrupts.quit and not self._human(rig):
+                self.operator.say(f"next trial in {GRACE_S:.0f} s (Ctrl-C ends the session)")
+                self.interrupts.wait_quit(GRACE_S)
+            if aborts_in_a_row >= self.config.max_consecutive_aborts:
+                raise RunnerError(f"{aborts_in_a_row} trials in a row were aborted (last: {trial.end_reason}"
+                                  f"{': ' + trial.fault if trial.fault else ''}); check the server, the robot "
+                                  "and the cameras, then rerun to resume")  # fmt: skip
+
+    # ------------------------------------------------------------------ one trial
+    def run_trial(self, k: int, seed: int | None, session: SessionSummary, rig: Any, client: Any, info: Any,
+                  out: Path, db: TrialsDB) -> TrialRecord | None:  # fmt: skip
+        """Prepare, execute, judge and save attempt ``k``; None when the operator ended the session before it."""
+        from pushcut.robot.execution import execute
+
+        c = self.config
+        human = self._human(rig)
+        place = f"trial {session.judged + 1}/{session.planned_trials} (attempt {k})"
+        instruction = rig.sim.reset(seed) if rig.sim is not None else c.instruction
+        if human:
+            scene = f"the twin is reset on seed {seed}" if rig.sim is not None else "set the scene"
+            if not self._ask(lambda: self.operator.ready(f"{place}: {scene}; instruction: {instruction!r}")):
+                return None
+        max_actions = c.max_actions or rig.default_max_actions(info.action_hz)
+        rate = c.camera_hz or info.action_hz
+        video = c.video_cameras if c.video_cameras is not None else (_video_camera(list(info.cameras)),)
+        recorder = TrialRecorder(rig.cameras, rate, out, f"trial_{k:03d}", video=video)
+        if self.interrupts.quit:
+            return None
+        client.reset()  # a new episode in the server's logs
+        started = time.time()
+        recorder.start()
+        self.interrupts.stop_trial.clear()
+        self.interrupts.running = True
+        try:
+            result = execute(rig, client, info, recorder, instruction, self.interrupts.stop_trial, max_actions,
+                             safety=c.safety, servo_hz=c.servo_hz)  # fmt: skip
+        finally:
+            self.interrupts.running = False
+        ended = time.time()
+        data_path, videos = recorder.finish()
+        success = rig.sim.success() if rig.sim is not None else False
+        suggestion = predicate_outcome(success, result.end_reason) if rig.sim is not None else None
+        notes = [n for n in (recorder.camera_error, recorder.video_error) if n]
+        if c.judged_by == "predicate":
+            outcome = suggestion
+        else:
+            prompt = f"{place} ended: {result.end_reason} after {result.actions} actions"
+            if rig.sim is not None:
+                prompt += f" (the task predicate says {'success' if success else 'no success'})"
+            judgement = self._ask(lambda: self.operator.judge(prompt, suggestion))
+            if judgement is None:
+                outcome = "aborted"
+                notes.append("not judged: the session ended at the prompt")
+            else:
+                outcome = judgement.outcome
+                notes.insert(0, judgement.note)
+        notes = [n for n in notes if n]
+        trial = TrialRecord(
+            k=k, outcome=outcome, judged_by=c.judged_by, started_at=started, ended_at=ended,
+            end_reason=result.end_reason, seed=seed, instruction=instruction, note="; ".join(notes),
+            actions=result.actions, fault=result.fault, latency_p50_ms=result.latency_p50_ms,
+            latency_p95_ms=result.latency_p95_ms, chunks=result.chunks, data_path=db.relative(data_path),
+            videos={cam: db.relative(p) for cam, p in videos.items()}, safety_events=result.safety_events,
+        )  # fmt: skip
+        db.add_trial(session.id, trial)
+        return trial
+
+    def _human(self, rig: Any) -> bool:
+        """Is an operator prompted before each trial (real robot, or operator-judged sim)?"""
+        return rig.sim is None or self.config.judged_by == "operator"
+
+    def _ask(self, prompt: Callable[[], Any]) -> Any:
+        """Run an operator prompt; None when Ctrl-C or SIGTERM ended the session there."""
+        self.interrupts.prompting = True
+        try:
+            return prompt()
+        except (KeyboardInterrupt, EOFError):
+            self.interrupts.quit = True
+            return None
+        finally:
+            self.interrupts.prompting = False
+
+
+def _video_camera(cameras: list[str]) -> str:
+    return "head_camera" if "head_camera" in cameras else cameras[0]
+
+
+def default_max_actions(step_limit: int, action_hz: float) -> int:
+    """A task's step limit (counted at TASK_ACTION_HZ) as a number of actions at the policy's rate."""
+    return max(1, math.ceil(step_limit * action_hz / TASK_ACTION_HZ))
