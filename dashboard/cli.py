@@ -1,11 +1,11 @@
-"""`pushcut dashboard --db trials.db`: the Streamlit dashboard of trial outcomes (dashboard/app.py) in a subprocess.
+"""`pushcut dashboard --db trials.db`: the Streamlit dashboard of trial outcomes (dashboard/app.py), headless.
 Errors (no database, port taken, a database the dashboard cannot read) are one line and exit code 2."""
 
 from __future__ import annotations
 
 import errno
+import os
 import socket
-import subprocess
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -24,6 +24,7 @@ def port_problem(host: str, port: int) -> str | None:
     """Why Streamlit could not listen on ``host:port`` (None when it can)."""
     try:
         with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as Streamlit's server: TIME_WAIT is fine
             sock.bind((host, port))
     except OSError as error:
         if error.errno == errno.EADDRINUSE:
@@ -37,7 +38,7 @@ def streamlit_command(db: Path, host: str, port: int) -> list[str]:
     return [
         sys.executable, "-m", "streamlit", "run", str(APP),
         "--server.address", host, "--server.port", str(port),
-        "--server.headless", "true", "--browser.gatherUsageStats", "false",
+        "--server.headless", "true", "--browser.gatherUsageStats", "false", "--client.toolbarMode", "minimal",
         "--", "--db", str(db.resolve()),
     ]  # fmt: skip
 
@@ -59,8 +60,6 @@ def dashboard(
     if problem:
         _fail(problem)
     typer.echo(f"dashboard of {db} on http://{host}:{port} (Ctrl+C stops it)")
-    try:
-        code = subprocess.run(streamlit_command(db, host, port)).returncode
-    except KeyboardInterrupt:
-        code = 0
-    raise typer.Exit(code)
+    sys.stdout.flush()
+    command = streamlit_command(db, host, port)
+    os.execv(command[0], command)  # Streamlit replaces this process: signals (Ctrl+C, SIGTERM) reach it directly
