@@ -52,8 +52,7 @@ def sessions_overview(sessions: pd.DataFrame, trials: pd.DataFrame, now: float) 
     complete = table.judged >= table.planned_trials
     running = ~complete & (now - activity < RUNNING_WINDOW_S)
     table["status"] = ["complete" if c else "running" if r else "paused" for c, r in zip(complete, running)]
-    planned = table.planned_trials.map(lambda n: str(int(n)) if pd.notna(n) else "?")
-    table["progress"] = table.judged.astype(str) + "/" + planned
+    table["progress"] = [f"{j}/{int(n) if pd.notna(n) else '?'}" for j, n in zip(table.judged, table.planned_trials)]
     table["started"] = local_time(table.created_at)
     table["last_trial"] = local_time(table.last_trial_at)
     return table[["session_id", "status", "task", "checkpoint_label", "robot_kind", "robot", "operator", "progress",
