@@ -52,6 +52,13 @@ def run(
         list[str] | None, typer.Option("--video-camera", help="Cameras to record (default: the head camera).")
     ] = None,
     no_video: Annotated[bool, typer.Option("--no-video", help="Record no video.")] = False,
+    safety: Annotated[str, typer.Option("--safety", help="Safety preset: 'default' or 'first_run' (slow).")] = (
+        "default"
+    ),
+    servo_hz: Annotated[float, typer.Option("--servo-hz", help="Executor loop rate.")] = 100.0,
+    no_home: Annotated[
+        bool, typer.Option("--no-home", help="piper: do not move to the ready pose before each trial.")
+    ] = False,
     can_left: Annotated[str, typer.Option("--can-left", help="piper: CAN interface of the left arm.")] = "can_left",
     can_right: Annotated[str, typer.Option("--can-right", help="piper: CAN interface of the right arm.")] = (
         "can_right"
@@ -72,6 +79,7 @@ def run(
             max_actions=max_actions, judge=judge, instruction=instruction,
             video_cameras=() if no_video else (tuple(video_camera) if video_camera else None),
             server_timeout_s=timeout_s, new_session=new_session, can_left=can_left, can_right=can_right,
+            safety=safety, servo_hz=servo_hz, home=not no_home,
             camera_serials=_pairs(camera or [], "--camera"),
         )  # fmt: skip
         runner = TrialRunner(config, ConsoleOperator())

@@ -5,13 +5,19 @@ from __future__ import annotations
 
 import math
 import threading
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from pushcut.robot.recording import TrialRecorder
 from pushcut.robot.trials_db import SafetyEventRecord
+from pushcut.sim import piper_spec as spec
 
 SAFETY_PRESETS = ("default", "first_run")  # SafetyConfig.piper_default() / SafetyConfig.first_run()
+READY = np.concatenate([spec.READY_POSE, [1.0], spec.READY_POSE, [1.0]])  # where every episode starts, grippers open
+_ARM_DIMS = np.r_[spec.LEFT_ARM_SLICE, spec.RIGHT_ARM_SLICE]
 
 
 @dataclass(frozen=True)
@@ -47,7 +53,7 @@ def execute(
 ) -> TrialResult:
     """Play the served policy on ``rig`` until done (sim: the task predicate), ``max_actions``, a fault, ``stop``
     or repeated policy errors. The recorder must be started: its newest frames are the policy's images."""
-    from pushcut.robot.executor import ChunkExecutor, ExecutorConfig, Observation
+    from pushcut.robot.executor import ChunkExecutor, Observation
     from pushcut.robot.interface import RobotFault
 
     try:
@@ -58,7 +64,7 @@ def execute(
     def observe() -> Observation:
         return Observation(recorder.images(), rig.robot.get_state().vector, instruction)
 
-    executor = ChunkExecutor(rig.robot, client, observe, ExecutorConfig(servo_hz=max(servo_hz, info.action_hz)),
+    executor = ChunkExecutor(rig.robot, client, observe, _executor_config(servo_hz, info.action_hz),
                              safety_config(safety), info.action_hz, on_tick=recorder.on_tick)  # fmt: skip
     done = rig.sim.success if rig.sim is not None else None
     report = executor.run(stop=stop, done=done, max_actions=max_actions)
@@ -80,3 +86,49 @@ def _detail(event: Any) -> str:
     text = str(event)
     prefix = f"{event.reason.value}: "
     return text[len(prefix) :] if text.startswith(prefix) else text
+
+
+def _executor_config(servo_hz: float, action_hz: float) -> Any:
+    from pushcut.robot.executor import ExecutorConfig
+
+    # Ctrl-C ends a trial with the arms holding their last command. No e-stop: a Piper's latches until its motor
+    # power is released and the arm drops, too much for "this trial is over". Faults still e-stop.
+    return ExecutorConfig(servo_hz=max(servo_hz, action_hz), estop_on_operator_stop=False)
+
+
+class HomeSource:
+    """A chunk source walking the arms from the observed state straight to :data:`READY` at ``speed`` rad/s per
+    joint (grippers open at once); answers immediately, like a policy with no latency."""
+
+    def __init__(self, action_hz: float, speed: float = 0.5, chunk: int = 10) -> None:
+        self.step, self.chunk = speed / action_hz, chunk
+
+    def request_async(self, images: Any, state: Any, instruction: str, **kwargs: Any) -> Future:
+        q, actions = np.asarray(state, dtype=float).copy(), []
+        for _ in range(self.chunk):
+            q = q + np.clip(READY - q, -self.step, self.step)
+            q[[spec.LEFT_GRIPPER_INDEX, spec.RIGHT_GRIPPER_INDEX]] = 1.0
+            actions.append(q.copy())
+        future: Future = Future()
+        future.set_result(np.array(actions, dtype=np.float32))
+        return future
+
+
+def go_ready(rig: Any, stop: threading.Event, action_hz: float, safety: str = "default", servo_hz: float = 100.0,
+             speed: float = 0.5, tolerance: float = 0.03) -> Any:  # fmt: skip
+    """Move the arms to the ready pose through the executor and its safety filter (real robots: before each trial,
+    after the operator confirmed the scene). Returns the executor's report; reason "done" when every joint is
+    within ``tolerance`` rad of READY."""
+    from pushcut.robot.executor import ChunkExecutor, Observation
+
+    def observe() -> Observation:
+        return Observation({}, rig.robot.get_state().vector, "")
+
+    def there() -> bool:
+        return bool(np.abs(rig.robot.get_state().vector[_ARM_DIMS] - READY[_ARM_DIMS]).max() < tolerance)
+
+    distance = float(np.abs(rig.robot.get_state().vector[_ARM_DIMS] - READY[_ARM_DIMS]).max())
+    limit = math.ceil((distance / speed + 3.0) * action_hz)  # the walk plus 3 s to settle
+    executor = ChunkExecutor(rig.robot, HomeSource(action_hz, speed), observe, _executor_config(servo_hz, action_hz),
+                             safety_config(safety), action_hz)  # fmt: skip
+    return executor.run(stop=stop, done=there, max_actions=limit)

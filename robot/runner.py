@@ -60,6 +60,7 @@ class RunnerConfig:
     max_consecutive_aborts: int = 3  # then the session stops: something is wrong beyond one trial
     safety: str = "default"  # safety filter preset: 'default' or 'first_run' (slow, wide margins)
     servo_hz: float = 100.0  # executor loop rate
+    home: bool = True  # real robots: move to the ready pose (slowly, through the filter) before each trial
     can_left: str = "can_left"
     can_right: str = "can_right"
     camera_serials: tuple[tuple[str, str], ...] = ()  # piper: (policy camera name, RealSense serial)
@@ -264,7 +265,7 @@ class TrialRunner:
         rate = c.camera_hz or info.action_hz
         video = c.video_cameras if c.video_cameras is not None else (_video_camera(list(info.cameras)),)
         recorder = TrialRecorder(rig.cameras, rate, out, f"trial_{k:03d}", video=video)
-        if self.interrupts.quit:
+        if self.interrupts.quit or (rig.sim is None and c.home and not self._home(rig, info)):
             return None
         client.reset()  # a new episode in the server's logs
         started = time.time()
@@ -304,6 +305,26 @@ class TrialRunner:
         )  # fmt: skip
         db.add_trial(session.id, trial)
         return trial
+
+    def _home(self, rig: Any, info: Any) -> bool:
+        """Move the real arms to the ready pose; False when the operator stopped it (the session ends)."""
+        from pushcut.robot.execution import go_ready
+
+        self.operator.say("moving the arms to the ready pose")
+        self.interrupts.stop_trial.clear()
+        self.interrupts.running = True
+        try:
+            report = go_ready(rig, self.interrupts.stop_trial, info.action_hz, self.config.safety, self.config.servo_hz)
+        finally:
+            self.interrupts.running = False
+        if report.reason == "operator_stop":
+            self.interrupts.quit = True
+            return False
+        if report.reason != "done":
+            raise RunnerError(f"the arms did not reach the ready pose ({report.reason}"
+                              f"{': ' + report.fault if report.fault else ''}); check the arms and the workspace, "
+                              "then rerun to resume")  # fmt: skip
+        return True
 
     def _human(self, rig: Any) -> bool:
         """Is an operator prompted before each trial (real robot, or operator-judged sim)?"""

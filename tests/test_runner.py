@@ -60,7 +60,8 @@ def test_sim_session_records_every_trial_and_resumes_when_extended(server, tmp_p
             assert t["chunks"] >= 1 and t["latency_p50_ms"] > 0 and t["instruction"]
             with np.load(db.resolve(t["data_path"])) as data:
                 assert data["commanded"].shape[1] == 14 and len(data["measured"]) == len(data["t"]) > 10
-                assert np.abs(data["measured"] - data["commanded"]).max() < 0.5  # the twin followed the commands
+                arms = np.r_[0:6, 7:13]  # (grippers snap open/shut: their lag can be the whole range)
+                assert np.abs(data["measured"] - data["commanded"])[:, arms].max() < 0.4  # the twin followed
                 moved = max(moved, np.ptp(data["commanded"], axis=0).max())
             video = db.resolve(db.trial_videos(t["id"])["head_camera"])
             assert read_mp4(video).shape[1:] == (*IMAGE_SHAPE, 3)
@@ -124,6 +125,30 @@ def test_policy_that_does_not_fit_the_robot_is_refused_before_it_moves(server, t
         build_robot(_config(server, tmp_path, robot="piper", instruction="press the bell"), info)
     with pytest.raises(RunnerError, match="judged by the operator"):
         _config(server, tmp_path, robot="piper", judge="predicate")
+
+
+def test_go_ready_walks_the_twin_back_to_the_ready_pose_through_the_executor():
+    import threading
+
+    from pushcut.robot.execution import READY, go_ready
+    from pushcut.robot.sim_robot import SimRobot, SimRobotConfig
+    from pushcut.robot.trial_robots import Rig
+
+    sim = SimRobot(SimRobotConfig("click_bell"))
+    rig = Rig(sim, [], sim=sim)
+    try:
+        sim.reset(EVAL_SEED_START)
+        sim.connect()
+        away = READY.copy()
+        away[[0, 1, 9]] += [0.4, 0.3, -0.3]
+        sim.send_action(away)
+        time.sleep(0.5)
+        report = go_ready(rig, threading.Event(), action_hz=250 / 15, speed=1.0)
+        assert report.reason == "done", report
+        np.testing.assert_allclose(sim.get_state().vector[:6], READY[:6], atol=0.03)
+        np.testing.assert_allclose(sim.get_state().vector[7:13], READY[7:13], atol=0.03)
+    finally:
+        rig.close()
 
 
 def _cli(server, db: Path, trials: int, max_actions: int) -> list[str]:
