@@ -163,3 +163,26 @@ def test_wilson_interval_matches_the_reference_table(successes, low, high):
     got = wilson_interval(successes, 50)
     assert got == pytest.approx((low, high), abs=6e-4)
     assert wilson_interval(0, 0) == (0.0, 1.0)
+
+
+def test_trial_list_and_run_cli_errors(tmp_path):
+    from typer.testing import CliRunner
+
+    from pushcut.cli import app
+
+    path = tmp_path / "trials.db"
+    with TrialsDB(path) as db:
+        sid = db.create_session(INFO)
+        for k in range(1, 11):
+            db.add_trial(sid, _trial(k, "success" if k <= 5 else "failure"))
+        db.add_trial(sid, _trial(11, "aborted"))
+    cli = CliRunner()
+    listed = cli.invoke(app, ["trial", "list", "--db", str(path)])
+    assert listed.exit_code == 0, listed.output
+    assert "click_bell" in listed.output and "10/50" in listed.output and "50%" in listed.output
+    assert "24%-76%" in listed.output  # Wilson 95 % of 5/10
+    missing = cli.invoke(app, ["trial", "list", "--db", str(tmp_path / "none.db")])
+    assert missing.exit_code == 2 and "no trial database" in missing.output
+    bad = cli.invoke(app, ["trial", "run", "--task", "click_bell", "--checkpoint-label", "x", "--operator", "ada",
+                           "--robot", "ur5", "--db", str(path)])  # fmt: skip
+    assert bad.exit_code == 2 and "--robot must be 'sim' or 'piper'" in bad.output
