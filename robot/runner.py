@@ -16,14 +16,13 @@ from __future__ import annotations
 
 import json
 import math
-import signal
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pushcut.robot.interrupts import Interrupts
 from pushcut.robot.operators import Operator
 from pushcut.robot.recording import TrialRecorder
 from pushcut.robot.trials_db import SessionInfo, SessionSummary, TrialRecord, TrialsDB
@@ -92,56 +91,11 @@ def predicate_outcome(success: bool, end_reason: str) -> str:
     return "aborted" if end_reason in ("operator_stop", "policy_error") else "failure"
 
 
-class _Interrupts:
-    """SIGINT / SIGTERM while a session runs (installed only in the main thread; others call the methods)."""
-
-    def __init__(self, say: Callable[[str], None]) -> None:
-        self.say = say
-        self.stop_trial = threading.Event()  # the executor's stop event
-        self.quit = False  # end the session after this trial
-        self.prompting = False  # an operator prompt is waiting: Ctrl-C interrupts it
-        self.running = False  # a trial is executing: the first Ctrl-C stops it
-        self._previous: dict[int, Any] = {}
-
-    def __enter__(self) -> _Interrupts:
-        if threading.current_thread() is threading.main_thread():
-            self._previous = {s: signal.signal(s, self._handle) for s in (signal.SIGINT, signal.SIGTERM)}
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
-
-    def _handle(self, signum: int, frame: object) -> None:
-        if self.prompting:
-            self.quit = True
-            raise KeyboardInterrupt
-        if signum == signal.SIGINT and self.running and not self.stop_trial.is_set():
-            self.stop_trial_now()
-        else:  # SIGTERM, a second Ctrl-C, or a Ctrl-C between trials
-            self.end_session()
-
-    def stop_trial_now(self) -> None:
-        self.say("operator stop: ending this trial (Ctrl-C again ends the session after saving it)")
-        self.stop_trial.set()
-
-    def wait_quit(self, seconds: float) -> None:
-        """Sleep up to ``seconds``, returning early when the session is ended."""
-        deadline = time.monotonic() + seconds
-        while not self.quit and time.monotonic() < deadline:
-            time.sleep(0.05)
-
-    def end_session(self) -> None:
-        self.say("ending the session after saving this trial")
-        self.quit = True
-        self.stop_trial.set()
-
-
 class TrialRunner:
     def __init__(self, config: RunnerConfig, operator: Operator) -> None:
         self.config = config
         self.operator = operator
-        self.interrupts = _Interrupts(operator.say)
+        self.interrupts = Interrupts(operator.say)
 
     # ------------------------------------------------------------------ the session
     def run(self) -> SessionSummary:
@@ -267,7 +221,7 @@ class TrialRunner:
         recorder = TrialRecorder(rig.cameras, rate, out, f"trial_{k:03d}", video=video)
         if self.interrupts.quit or (rig.sim is None and c.home and not self._home(rig, info)):
             return None
-        client.reset()  # a new episode in the server's logs
+        self._new_episode(client)
         started = time.time()
         recorder.start()
         self.interrupts.stop_trial.clear()
@@ -325,6 +279,16 @@ class TrialRunner:
                               f"{': ' + report.fault if report.fault else ''}); check the arms and the workspace, "
                               "then rerun to resume")  # fmt: skip
         return True
+
+    def _new_episode(self, client: Any) -> None:
+        """Tell the server a new episode starts (its logs count them); a failure here only warns: the trial's own
+        requests will show whether the server is really gone."""
+        from pushcut.deploy.client import PolicyError, PolicyTimeout
+
+        try:
+            client.reset()
+        except (PolicyTimeout, PolicyError) as error:
+            self.operator.say(f"warning: the policy server did not acknowledge the new episode ({error})")
 
     def _human(self, rig: Any) -> bool:
         """Is an operator prompted before each trial (real robot, or operator-judged sim)?"""
