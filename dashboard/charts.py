@@ -28,7 +28,7 @@ def comparison_chart(table: pd.DataFrame) -> alt.LayerChart:
         y=alt.Y("rate_pct:Q", title="success rate (%)", scale=alt.Scale(domain=[0, 100])),
         color=alt.Color("checkpoint:N", sort=list(dict.fromkeys(rows.checkpoint)), title="checkpoint"),
     )
-    whiskers = base.mark_errorbar(ticks=True, color="black").encode(
+    whiskers = base.mark_errorbar(ticks={"size": 14}, color="black").encode(
         y=alt.Y("low_pct:Q", title="success rate (%)"), y2="high_pct:Q"
     )
     return alt.layer(bars, whiskers).properties(height=320)

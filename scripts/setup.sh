@@ -4,7 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(libosmesa6 libegl1 libgl1 libglib2.0-0 libusb-1.0-0)
+# chromium + chromium-driver: the dashboard's real-browser test (tests/test_dashboard_browser.py).
+APT_PACKAGES=(libosmesa6 libegl1 libgl1 libglib2.0-0 libusb-1.0-0 chromium chromium-driver)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
