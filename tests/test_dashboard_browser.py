@@ -15,9 +15,12 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from dashboard_helpers import DEMO_TRIALS, make_pristine_demo
+
+from pushcut.robot.trials_db import TrialRecord, TrialsDB
 
 CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 if not (CHROMIUM and CHROMEDRIVER):
@@ -37,8 +40,8 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def dashboard(tmp_path_factory) -> Iterator[str]:
-    """`pushcut dashboard` on the demo database; yields its URL and stops it afterwards."""
+def dashboard(tmp_path_factory) -> Iterator[tuple[str, Path]]:
+    """`pushcut dashboard` on the demo database; yields its URL and the database, and stops it afterwards."""
     db = make_pristine_demo(tmp_path_factory.mktemp("browser_demo"))
     port = free_port()
     log = (db.parent / "dashboard.log").open("w")
@@ -57,7 +60,7 @@ def dashboard(tmp_path_factory) -> Iterator[str]:
             if process.poll() is not None or time.monotonic() > deadline:
                 pytest.fail(f"the dashboard did not start: {(db.parent / 'dashboard.log').read_text()[-2000:]}")
             time.sleep(0.3)
-        yield url
+        yield url, db
     finally:
         process.terminate()
         try:
@@ -113,7 +116,8 @@ def open_tab(driver: webdriver.Chrome, name: str) -> None:
 
 
 def test_the_page_shows_the_seeded_sessions_and_numbers(dashboard, browser, tmp_path):
-    browser.get(dashboard)
+    url, db = dashboard
+    browser.get(url)
     wait_for(browser, "pushcut · trial outcomes", "running", "#5 click_bell · grpo · sim · sim-runner: 12/50 judged")
     no_exception(browser)
     browser.save_screenshot(str(tmp_path / "sessions.png"))
@@ -132,5 +136,12 @@ def test_the_page_shows_the_seeded_sessions_and_numbers(dashboard, browser, tmp_
     wait_for_element(browser, "video")  # the trial's mp4 in a player
     no_exception(browser)
     browser.save_screenshot(str(tmp_path / "trials.png"))
+
+    open_tab(browser, "Sessions")  # a trial arrives in the running session: the page updates on its own
+    with TrialsDB(db) as trials_db:
+        now = time.time()
+        trials_db.add_trial(5, TrialRecord(k=13, outcome="success", judged_by="predicate", started_at=now - 40,
+                                           ended_at=now, end_reason="done", seed=1_000_013))  # fmt: skip
+    wait_for(browser, "sim-runner: 13/50 judged, 10 successes")
     for name in ("sessions", "comparison", "trials"):
         assert (tmp_path / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
