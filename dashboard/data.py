@@ -11,6 +11,7 @@ are listed and counted on their own but are not in the denominator; rows with an
 from __future__ import annotations
 
 import json
+import math
 import sqlite3
 from contextlib import closing
 from dataclasses import dataclass, field
@@ -20,8 +21,6 @@ from pathlib import Path
 import pandas as pd
 
 from pushcut.robot.trials_db import OUTCOMES, SCHEMA_VERSION, TrialsDB, TrialsDBError
-
-LOCAL_TZ = datetime.now().astimezone().tzinfo
 
 
 class DashboardError(RuntimeError):
@@ -99,9 +98,17 @@ _NUMERIC = ("started_at", "ended_at", "duration_s", "latency_p50_ms", "latency_p
 
 
 def local_time(seconds: pd.Series) -> pd.Series:
-    """Unix seconds -> naive local date-times (NaT where missing)."""
-    stamps = pd.to_datetime(pd.to_numeric(seconds, errors="coerce"), unit="s", utc=True)
-    return stamps.dt.tz_convert(LOCAL_TZ).dt.tz_localize(None)
+    """Unix seconds -> naive local date-times, daylight saving time included (NaT where missing)."""
+    numbers = pd.to_numeric(seconds, errors="coerce")
+    stamps = [_local(x) for x in numbers.astype(float)]
+    return pd.Series(pd.to_datetime(stamps), index=seconds.index, dtype="datetime64[ns]")
+
+
+def _local(seconds: float) -> datetime | None:
+    try:
+        return datetime.fromtimestamp(seconds) if math.isfinite(seconds) else None
+    except (OverflowError, OSError, ValueError):  # a corrupted time far outside any clock
+        return None
 
 
 def load(path: str | Path) -> Snapshot:

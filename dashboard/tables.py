@@ -48,7 +48,8 @@ def sessions_overview(sessions: pd.DataFrame, trials: pd.DataFrame, now: float) 
     for column in columns[1:]:
         table[column] = table[column].fillna(0).astype(int)
     table = _with_interval(table)
-    activity = pd.concat([pd.to_numeric(table.updated_at), pd.to_numeric(table.last_trial_at)], axis=1).max(axis=1)
+    times = pd.concat([pd.to_numeric(table.updated_at), pd.to_numeric(table.last_trial_at)], axis=1)
+    activity = times.where(times < now + 3600).max(axis=1)  # a corrupted time in the future is no heartbeat
     complete = table.judged >= table.planned_trials
     running = ~complete & (now - activity < RUNNING_WINDOW_S)
     table["status"] = ["complete" if c else "running" if r else "paused" for c, r in zip(complete, running)]

@@ -197,6 +197,13 @@ def test_an_empty_database_gives_empty_tables(tmp_path):
     assert tables.filter_trials(snapshot.trials, date_from=date(2026, 1, 1)).empty
 
 
+def test_a_session_without_trials_yet(tmp_path):
+    snapshot = data.load(small_db(tmp_path / "t.db", []))
+    row = tables.sessions_overview(snapshot.sessions, snapshot.trials, time.time()).iloc[0]
+    assert (row.progress, row.successes, row.status) == ("0/50", 0, "running") and pd.isna(row.rate)
+    assert pd.isna(row.last_trial) and tables.comparison(snapshot.trials).empty
+
+
 def test_an_older_schema_is_migrated_through_trialsdb_with_a_note(tmp_path):
     path = version_1_db(tmp_path / "old.db")
     with pytest.raises(data.DashboardError, match="schema version 1"):
@@ -234,6 +241,8 @@ def test_corrupted_rows_become_problems_not_exceptions(tmp_path):
     corrupt(path, "UPDATE trials SET outcome = 'maybe' WHERE k = 2")
     corrupt(path, "UPDATE trials SET started_at = 'yesterday' WHERE k = 3")
     corrupt(path, "UPDATE sessions SET settings = '{not json' WHERE id = 1")
+    corrupt(path, "UPDATE trials SET ended_at = 1e300 WHERE k = 4")
+    corrupt(path, "UPDATE sessions SET updated_at = 1")
     corrupt(path, "INSERT INTO trials (session_id, k, outcome, judged_by, started_at, ended_at, duration_s, "
                   "end_reason) VALUES (7, 1, 'success', 'predicate', 1, 2, 1, 'done')")  # fmt: skip
     snapshot = data.load(path)
@@ -242,6 +251,7 @@ def test_corrupted_rows_become_problems_not_exceptions(tmp_path):
     assert "session(s) #1: settings are not valid JSON" in text and "#6: their session is missing" in text
     overview = tables.sessions_overview(snapshot.sessions, snapshot.trials, time.time()).iloc[0]
     assert (overview.judged, overview.successes, overview.invalid) == (3, 2, 2)  # invalid rows are not judged
+    assert overview.status == "paused" and pd.isna(overview.last_trial)  # 1e300 s is no time and no heartbeat
     assert snapshot.trials.set_index("id").loc[6, "task"] == "?"
     assert list(tables.comparison(snapshot.trials).task.unique()) == ["click_bell", "?", "Average"]
     assert list(tables.filter_trials(snapshot.trials, date_from=date(2000, 1, 1)).k) == [1, 2, 4, 5]  # NaT: never
