@@ -10,7 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from pushcut.dashboard import data, tables
-from pushcut.dashboard.ui import csv_button, interval_text, seconds_text
+from pushcut.dashboard.ui import csv_button, guarded, interval_text, seconds_text
 
 REFRESH_S = 5.0
 
@@ -27,6 +27,11 @@ def render(path: str | Path, snapshot: data.Snapshot) -> None:
 
 
 def _live_overview(path: str | Path, running_before: tuple[int, ...]) -> None:
+    # the fragment's own reruns happen outside the app's error boundary: it needs one of its own
+    guarded("sessions overview", _overview, path, running_before)
+
+
+def _overview(path: str | Path, running_before: tuple[int, ...]) -> None:
     snapshot = data.load(path)
     overview = tables.sessions_overview(snapshot.sessions, snapshot.trials, time.time())
     if running_ids(overview) != running_before:

@@ -7,6 +7,7 @@ import socket
 from pathlib import Path
 
 import pytest
+import streamlit as st
 from dashboard_helpers import (
     ABORTED_TRIAL,
     DEMO_TRIALS,
@@ -23,7 +24,7 @@ from streamlit.testing.v1 import AppTest
 from typer.testing import CliRunner
 
 from pushcut.cli import app as cli
-from pushcut.dashboard import data, tables
+from pushcut.dashboard import data, tables, view_sessions
 from pushcut.dashboard.cli import streamlit_command
 from pushcut.robot.trials_db import SCHEMA_VERSION, TrialsDB
 
@@ -170,6 +171,13 @@ def test_a_failing_view_is_a_message_and_the_others_still_work(monkeypatch, pris
     at = run_app(monkeypatch, pristine)
     assert "The comparison could not be shown (ValueError: boom)" in texts(at.error)
     assert at.progress and f"{DEMO_TRIALS} of {DEMO_TRIALS} trials" in texts(at.caption)
+
+
+def test_the_live_overview_survives_a_database_that_vanished(monkeypatch, tmp_path):
+    shown: list[str] = []
+    monkeypatch.setattr(st, "error", shown.append)
+    view_sessions._live_overview(tmp_path / "gone.db", (5,))  # what a timed rerun of the fragment runs
+    assert len(shown) == 1 and "no trial database at" in shown[0]
 
 
 # ---------------------------------------------------------------------- the command
