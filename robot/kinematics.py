@@ -73,28 +73,35 @@ def segment_distances(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Closest distances between every segment ``p0[k, i]-p1[k, i]`` and every ``q0[k, j]-q1[k, j]`` (inputs
     ``(M, n, 3)`` and ``(M, m, 3)``), shape ``(M, n, m)``, with the parameters ``s, t`` in [0, 1] of the closest
-    points ``p0 + s (p1 - p0)`` and ``q0 + t (q1 - q0)``.
+    points ``p0 + s (p1 - p0)`` and ``q0 + t (q1 - q0)``."""
+    return _segment_pairs(p0, p1 - p0, q0, q1 - q0)
 
-    The squared distance is convex in (s, t) on the unit square. Take the optimum of ``s`` on the infinite lines
-    clamped to [0, 1] (any ``s`` for parallel lines), then the best ``t`` for it clamped to [0, 1], then the best
-    ``s`` for that ``t``: this reaches the constrained minimum (the classic clamped line-line construction, where the
-    last projection also covers the parallel and degenerate cases). Dot products are small matrix products; the
-    distance itself is taken between the closest points (no cancellation near contact).
+
+def _segment_pairs(
+    p0: np.ndarray, d1: np.ndarray, q0: np.ndarray, d2: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`segment_distances` from start points and directions.
+
+    The squared distance ``|r + s d1 - t d2|^2`` (``r = p0 - q0``) is convex in (s, t) on the unit square. Take the
+    optimum of ``s`` on the infinite lines clamped to [0, 1] (any ``s`` for parallel lines), then the best ``t`` for
+    it clamped to [0, 1], then the best ``s`` for that ``t``: this reaches the constrained minimum (the classic
+    clamped line-line construction; the last projection also covers parallel and degenerate segments). The dot
+    products come from one Gram matrix and two row-wise products, the distance from the closest points: few numpy
+    calls, as this runs in the servo loop.
     """
-    d1, d2 = p1 - p0, q1 - q0
-    q0t, d2t = q0.swapaxes(-1, -2), d2.swapaxes(-1, -2)
-    a = np.sum(d1 * d1, axis=-1)[..., :, None]
-    e = np.sum(d2 * d2, axis=-1)[..., None, :]
-    b = d1 @ d2t
-    c = np.sum(d1 * p0, axis=-1)[..., :, None] - d1 @ q0t  # d1 . (p0 - q0)
-    f = p0 @ d2t - np.sum(d2 * q0, axis=-1)[..., None, :]  # d2 . (p0 - q0)
-    a_safe, e_safe = np.maximum(a, _TINY), np.maximum(e, _TINY)
+    n, m = p0.shape[1], q0.shape[1]
+    gram = np.concatenate([p0, d1], axis=1) @ np.concatenate([q0, d2], axis=1).swapaxes(-1, -2)
+    pd2, d1q, b = gram[:, :n, n:], gram[:, n:, :n], gram[:, n:, n:]  # p0.d2, d1.q0, d1.d2
+    rows_p = np.sum(np.concatenate([d1, p0], axis=1) * np.concatenate([d1, d1], axis=1), axis=-1)
+    rows_q = np.sum(np.concatenate([d2, q0], axis=1) * np.concatenate([d2, d2], axis=1), axis=-1)
+    a, pd1 = rows_p[:, :n, None], rows_p[:, n:, None]  # d1.d1, p0.d1
+    e, qd2 = rows_q[:, None, :m], rows_q[:, None, m:]  # d2.d2, q0.d2
+    c = pd1 - d1q  # d1 . r
+    f = pd2 - qd2  # d2 . r
     s = np.minimum(np.maximum((b * f - c * e) / np.maximum(a * e - b * b, _TINY), 0.0), 1.0)
-    t = np.minimum(np.maximum((b * s + f) / e_safe, 0.0), 1.0)
-    s = np.minimum(np.maximum((b * t - c) / a_safe, 0.0), 1.0)
-    closest_p = p0[..., :, None, :] + s[..., None] * d1[..., :, None, :]
-    closest_q = q0[..., None, :, :] + t[..., None] * d2[..., None, :, :]
-    gap = closest_p - closest_q
+    t = np.minimum(np.maximum((b * s + f) / np.maximum(e, _TINY), 0.0), 1.0)
+    s = np.minimum(np.maximum((b * t - c) / np.maximum(a, _TINY), 0.0), 1.0)
+    gap = (p0[:, :, None] + s[..., None] * d1[:, :, None]) - (q0[:, None] + t[..., None] * d2[:, None])
     return np.sqrt(np.sum(gap * gap, axis=-1)), s, t
 
 
@@ -102,12 +109,12 @@ def chain_clearance(points_a: np.ndarray, points_b: np.ndarray, radii: np.ndarra
     """Minimum surface distance between capsule chains ``points_a[k]`` and ``points_b[k]`` (``(M, K + 1, 3)`` each,
     capsule radii ``(K,)``), shape ``(M,)``, negative when they overlap; and the closest segment pair ``(M, 2)``
     (indices into :data:`SEGMENT_NAMES`)."""
-    dist, _, _ = segment_distances(points_a[:, :-1], points_a[:, 1:], points_b[:, :-1], points_b[:, 1:])
-    surface = dist - (radii[:, None] + radii[None, :])
-    flat = surface.reshape(len(surface), -1)
-    best = np.argmin(flat, axis=1)
-    pairs = np.stack(np.divmod(best, surface.shape[2]), axis=1)
-    return flat[np.arange(len(flat)), best], pairs
+    dist, _, _ = _segment_pairs(
+        points_a[:, :-1], np.diff(points_a, axis=1), points_b[:, :-1], np.diff(points_b, axis=1)
+    )
+    surface = (dist - (radii[:, None] + radii[None, :])).reshape(len(dist), -1)
+    best = np.argmin(surface, axis=1)
+    return surface.min(axis=1), np.array([divmod(int(k), dist.shape[2]) for k in best]).reshape(-1, 2)
 
 
 def clearance_lower_bound(

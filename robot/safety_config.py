@@ -115,6 +115,7 @@ class SafetyConfig:
                 bases=np.concatenate([bases, bases]), box_low=np.asarray(self.workspace_low, dtype=float),
                 box_high=np.asarray(self.workspace_high, dtype=float), check_workspace=self.check_workspace,
                 min_distance=self.min_arm_distance_m, radii=np.asarray(self.link_radii_m, dtype=float),
+                max_radius=float(max(self.link_radii_m)),
                 axis=axis / np.linalg.norm(axis), half_inv_accel=0.5 / accel,
             )  # fmt: skip
         return FilterLimits(low, high, (low + high) / 2, (high - low) / 2, speed, accel, 1.0 / accel, 0.5 / accel,

@@ -60,18 +60,20 @@ class GeometryLimits:
     check_workspace: bool
     min_distance: float | None  # None: no inter-arm check
     radii: np.ndarray  # (6,) capsule radii per chain segment
+    max_radius: float
     axis: np.ndarray  # (3,) unit vector from the left base to the right base (separating axis)
     half_inv_accel: np.ndarray  # (14,) 1 / (2 a_max), 0 for the grippers
 
 
 @dataclass(frozen=True, eq=False)
 class GeometryCache:
-    """Where forward kinematics last ran and the margins found there; valid while the arms stay within them."""
+    """The configurations forward kinematics last ran on (a command and its stopping configuration) and the
+    smallest margins found there, metres; valid while the arms stay within them."""
 
-    command: np.ndarray  # (14,)
-    left: float  # workspace margins, metres
+    configs: np.ndarray  # (2, 14): command, stopping configuration
+    left: float  # workspace margin of the left TCP
     right: float
-    clearance: float  # clearance margin, metres
+    clearance: float
 
 
 @dataclass(frozen=True)
@@ -84,33 +86,33 @@ class Finding:
     detail: str
 
 
-def margins(limits: GeometryLimits, configs: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Signed margins of 14-D ``configs`` ``(M, 14)`` (M <= 2): workspace ``(M, 2)``, clearance ``(M,)``, and a short
-    description of the closest approach per configuration."""
+def margins(limits: GeometryLimits, configs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Signed margins of 14-D ``configs`` ``(M, 14)`` (M <= 2): workspace ``(M, 2)`` (distance to the nearest box
+    face inside, minus the largest per-axis excess outside: a 1-Lipschitz measure), clearance ``(M,)`` (exact
+    when the separating-axis bound cannot prove it positive, else that bound), and the closest segment pair
+    ``(M, 2)`` where the exact distance was computed (-1 elsewhere)."""
     m = len(configs)
     points = kin.chain_points(configs[:, ARM_INDICES].reshape(2 * m, 6), limits.bases[: 2 * m])
-    notes = [""] * m
     if limits.check_workspace:
         tcp = points[:, kin.TCP]
-        excess = np.maximum(limits.box_low - tcp, tcp - limits.box_high)  # > 0 outside a face
-        worst = excess.max(axis=1)
-        outside = np.sqrt(np.sum(np.maximum(excess, 0.0) ** 2, axis=1))
-        workspace = np.where(worst <= 0.0, -worst, -outside).reshape(m, 2)
+        workspace = -np.maximum(limits.box_low - tcp, tcp - limits.box_high).max(axis=1).reshape(m, 2)
     else:
         workspace = np.full((m, 2), np.inf)
     clearance = np.full(m, np.inf)
+    pairs = np.full((m, 2), -1)
     if limits.min_distance is not None:
         left, right = points[0::2], points[1::2]
-        max_radius = float(limits.radii.max())
-        clearance = kin.clearance_lower_bound(left, right, limits.axis, max_radius) - limits.min_distance
-        near = np.flatnonzero(clearance < 0.0)
-        if len(near):
-            exact, pairs = kin.chain_clearance(left[near], right[near], limits.radii)
+        clearance = kin.clearance_lower_bound(left, right, limits.axis, limits.max_radius) - limits.min_distance
+        if clearance.min() < 0.0:
+            near = np.flatnonzero(clearance < 0.0)
+            exact, pairs[near] = kin.chain_clearance(left[near], right[near], limits.radii)
             clearance[near] = exact - limits.min_distance
-            for k, distance, (i, j) in zip(near, exact, pairs):
-                notes[k] = (f"left {kin.SEGMENT_NAMES[i]} to right {kin.SEGMENT_NAMES[j]}: {distance:.3f} m apart, "
-                            f"minimum {limits.min_distance:.3f} m")  # fmt: skip
-    return workspace, clearance, notes
+    return workspace, clearance, pairs
+
+
+def _clearance_note(limits: GeometryLimits, clearance: float, pair: np.ndarray) -> str:
+    i, j = (kin.SEGMENT_NAMES[int(k)] for k in pair)
+    return f"left {i} to right {j}: {clearance + limits.min_distance:.3f} m apart, minimum {limits.min_distance:.3f} m"
 
 
 def guard(
@@ -126,17 +128,21 @@ def guard(
     """The 14-D command after the workspace and clearance checks (grippers untouched), the new cache and what was
     done. ``previous``/``previous_velocity``: the last command and its velocity; ``candidate``/``velocity``: the
     output of the joint-space layers; ``accel_step``: the largest velocity change per tick, ``a_max * dt``."""
-    stop_offset = velocity * np.abs(velocity) * limits.half_inv_accel  # to the stopping configuration
+    stop_offset = velocity * np.abs(velocity) * limits.half_inv_accel  # candidate -> stopping configuration
     if cache is not None:
-        # |stop - ref| <= |candidate - ref| + |stop_offset|, so this bounds how far any chain point moved from ref.
-        left, right = ((np.abs(candidate - cache.command) + np.abs(stop_offset)) @ REACH).tolist()
+        # How far any chain point of each arm can have moved since the cached command / stopping configuration.
+        change = cache.configs - candidate
+        change[1] -= stop_offset
+        (left_c, right_c), (left_s, right_s) = (np.abs(change) @ REACH).tolist()
+        left, right = max(left_c, left_s), max(right_c, right_s)
         if left < cache.left and right < cache.right and left + right < cache.clearance:
             return candidate, cache, []
-    workspace, clearance, notes = margins(limits, np.stack([candidate, candidate + stop_offset]))
+    configs = np.stack([candidate, candidate + stop_offset])
+    workspace, clearance, pairs = margins(limits, configs)
     arm_bad = workspace.min(axis=0) < 0.0
     clear_bad = bool(clearance.min() < 0.0)
     if not arm_bad.any() and not clear_bad:
-        return candidate, GeometryCache(candidate, *workspace[0].tolist(), float(clearance[0])), []
+        return candidate, GeometryCache(configs, *workspace.min(axis=0).tolist(), float(clearance.min())), []
 
     # Already-violating states may move if they get no worse (floors <= 0), so the robot can be driven back.
     prev_workspace, prev_clearance, _ = margins(limits, previous[None])
@@ -154,14 +160,18 @@ def guard(
     for a in np.flatnonzero(arm_bad):
         findings.append(Finding("workspace", (int(a),), "brake", _workspace_note(a, workspace[:, a])))
     if clear_bad:
-        note = notes[int(np.argmin(clearance))]
-        findings.append(Finding("arm_distance", (0, 1), "brake", f"stopping configuration too close ({note})"))
+        k = int(np.argmin(clearance))
+        note = _clearance_note(limits, float(clearance[k]), pairs[k])
+        findings.append(
+            Finding("arm_distance", (0, 1), "brake", f"command or stopping configuration too close ({note})")
+        )
     # The braked command must itself be clear; otherwise hold. Holding one arm changes the pair, so check twice.
     for _ in range(2):
-        workspace, clearance, notes = margins(limits, command[None])
+        workspace, clearance, pairs = margins(limits, command[None])
         hold_arms = np.flatnonzero(workspace[0] < ws_floor)
         if clearance[0] < clear_floor:
-            findings.append(Finding("arm_distance", (0, 1), "hold", f"command too close ({notes[0]})"))
+            note = _clearance_note(limits, float(clearance[0]), pairs[0])
+            findings.append(Finding("arm_distance", (0, 1), "hold", f"braked command still too close ({note})"))
             return np.where(REACH.sum(axis=1) > 0, previous, candidate), None, findings
         if not len(hold_arms):
             break

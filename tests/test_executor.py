@@ -20,7 +20,9 @@ from pushcut.robot.safety import Reason, SafetyConfig
 
 HZ = 20.0  # policy actions per second
 CHUNK = 10
-MOVING = np.r_[np.ones(6), 0.0, np.ones(6), 0.0]  # the joints the test trajectory moves (not the grippers)
+# The test trajectory moves every joint but the grippers, in directions that keep 0.8 rad of travel inside the
+# limits and the TCPs inside the workspace box (arm lifting).
+MOVING = np.r_[1.0, -1.0, 1.0, 1.0, -1.0, 1.0, 0.0, 1.0, -1.0, 1.0, 1.0, -1.0, 1.0, 0.0]
 SAFETY = SafetyConfig.piper_default()
 
 
