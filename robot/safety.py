@@ -18,6 +18,10 @@ Layers, in this order (each sees the output of the one before):
 4. geometry — TCP workspace box and inter-arm capsule clearance, braking or holding
    (:mod:`pushcut.robot.safety_geometry`).
 
+``dt`` is the time between two commands (the executor passes its nominal servo period, which is conservative when
+a tick is late). The filter needs a little state (the last command, its velocity, the last target, where forward
+kinematics last ran), so it takes and returns an immutable :class:`FilterState` rather than only the last command.
+
 Guarantees (property-tested in tests/test_safety.py), for any stream of proposals, starting at rest from a command
 inside the envelope, the box and the clearance: every command is finite and inside them; no step exceeds
 ``max speed * dt``; no change of step exceeds ``max accel * dt^2`` except a geometric hard stop. A start outside
