@@ -50,4 +50,7 @@ def main() -> None:
         guarded("trial list", view_trials.render, path, snapshot)
 
 
-main()
+# Streamlit runs this file as "__main__"; multiprocessing re-imports a leftover __main__ (after AppTest) as
+# "__mp_main__" in worker processes, which must not start the app.
+if __name__ == "__main__":
+    main()
