@@ -375,7 +375,8 @@ def _train(config: GRPOConfig, info: DistInfo) -> dict[str, Any]:
             metrics_f.close()
     return {
         "steps": history[-1]["step"] if history else start_step,
-        "checkpoint": str(last_ckpt) if last_ckpt else None,
+        # a resumed run that was already complete trains nothing: report the checkpoint it ended on
+        "checkpoint": str(last_ckpt) if last_ckpt else (str((out / "latest").resolve()) if config.resume else None),
         "history": history,
     }
 
