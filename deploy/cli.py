@@ -26,6 +26,14 @@ def _shape(text: str) -> tuple[int, int]:
     return height, width
 
 
+def checkpoint_camera_shape(checkpoint: Path) -> tuple[int, int]:
+    """(H, W) of the frames the checkpoint was trained on (recorded by SFT); RoboTwin's 240x320 for older ones."""
+    from pushcut.train.checkpoint import read_metadata
+
+    shape = read_metadata(checkpoint).get("extra", {}).get("camera_shape")
+    return (int(shape[0]), int(shape[1])) if shape else (240, 320)
+
+
 @app.callback()
 def serve(
     ctx: typer.Context,
@@ -43,8 +51,9 @@ def serve(
         Path | None, typer.Option("--curve-dir", help="Keys from `pushcut serve keys`: encrypt, allow listed clients.")
     ] = None,
     image_shape: Annotated[
-        str, typer.Option("--image-shape", help="Expected camera HxW announced by hello.")
-    ] = "240x320",
+        str | None,
+        typer.Option("--image-shape", help="Camera HxW announced by hello (default: the training frames)."),
+    ] = None,
     max_image_shape: Annotated[str, typer.Option("--max-image-shape", help="Larger images are refused.")] = "720x1280",
     max_message_mb: Annotated[float, typer.Option("--max-message-mb", help="Largest request accepted.")] = 16.0,
     log_level: Annotated[str, typer.Option("--log-level", help="debug logs every request's timings.")] = "info",
@@ -60,7 +69,8 @@ def serve(
 
     try:
         config = ServerConfig(
-            bind=bind, max_batch=max_batch, max_wait_ms=max_wait_ms, image_shape=_shape(image_shape),
+            bind=bind, max_batch=max_batch, max_wait_ms=max_wait_ms,
+            image_shape=_shape(image_shape) if image_shape else checkpoint_camera_shape(checkpoint),
             max_image_shape=_shape(max_image_shape), max_message_bytes=int(max_message_mb * 2**20),
             curve_dir=str(curve_dir) if curve_dir else None,
         )  # fmt: skip

@@ -154,6 +154,11 @@ class DemoDataset:
         self.task: str = self.index["task"]
         self.cameras: tuple[str, ...] = tuple(self.index["env_config"]["cameras"])
         self.action_hz: float = self.index["env_config"]["action_hz"]
+        # (height, width) of the recorded frames: the camera resolution the policy was trained on
+        self.image_shape: tuple[int, int] = (
+            int(self.index["env_config"].get("image_height", 240)),
+            int(self.index["env_config"].get("image_width", 320)),
+        )
         self.entries: list[dict[str, Any]] = self.index["episodes"]
 
     def __len__(self) -> int:

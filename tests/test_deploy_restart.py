@@ -47,6 +47,8 @@ def test_server_killed_and_restarted_mid_stream(micro_checkpoint, tmp_path):
     address = _free_address()
     logs = [tmp_path / "first.log", tmp_path / "second.log"]
     first = _serve(micro_checkpoint, address, logs[0])
+    with PolicyClient(address, timeout_s=5.0) as probe:  # hello announces the frames the checkpoint was trained on
+        assert probe.hello().cameras == {"head_camera": (48, 64, 3)}  # conftest's SMALL_IMAGES demos
     results, errors = [], []
     client = PolicyClient(address, timeout_s=2.0, retries=60)  # resends span the restart
 

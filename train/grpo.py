@@ -259,7 +259,8 @@ def _train(config: GRPOConfig, info: DistInfo) -> dict[str, Any]:
             preset=meta["preset"], action_hz=meta["action_hz"], step=step,
             tasks=list(dict.fromkeys([*meta["tasks"], *config.tasks])),
             training_state={"optimizer": optimizer_state, "step": step, "elapsed_s": time.perf_counter() - t_start},
-            extra={"grpo_config": config.to_dict(), "init": str(config.init), "init_step": meta["step"]},
+            extra={"grpo_config": config.to_dict(), "init": str(config.init), "init_step": meta["step"],
+                   "camera_shape": meta.get("extra", {}).get("camera_shape")},
         )  # fmt: skip
         update_link(out / "latest", ckpt)
         for old in find_checkpoints(out / "checkpoints"):

@@ -275,7 +275,12 @@ def train_sft(config: SFTConfig) -> dict[str, Any]:
             tasks=tasks,
             step=step_now,
             training_state=ts,
-            extra={"sft_config": config.to_dict(), "dataset": str(config.data), "episodes": len(episodes)},
+            extra={
+                "sft_config": config.to_dict(),
+                "dataset": str(config.data),
+                "episodes": len(episodes),
+                "camera_shape": list(demos.image_shape),  # what the server announces to robots
+            },
         )
         update_link(out / "latest", path)
         return path
