@@ -15,6 +15,9 @@ import json
 import multiprocessing as mp
 import os
 import shutil
+from collections import deque
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -69,6 +72,16 @@ def _init_worker(task: str, overrides: dict[str, Any], out_dir: str) -> None:
 
     _worker_env = make(task, **overrides)
     _worker_out = Path(out_dir)
+
+
+def _terminate(pool: ProcessPoolExecutor) -> None:
+    """Stop the workers now, like ``multiprocessing.Pool.terminate``: episodes still running are not needed."""
+    processes = list((pool._processes or {}).values())  # CPython's worker table; shutdown() alone would wait
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        process.join(5)
 
 
 def _record_seed(seed: int) -> tuple[ExpertResult, str | None]:
@@ -184,9 +197,28 @@ def generate_demos(
     ctx = mp.get_context("forkserver")
     worker_overrides = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
     bar = tqdm(total=episodes, initial=already, desc=f"demos {task}", unit="ep", disable=not progress)
-    pool = ctx.Pool(workers, initializer=_init_worker, initargs=(task, worker_overrides, str(out)))
+    # A worker that dies (even while starting) breaks the pool with an error, where multiprocessing.Pool would
+    # respawn it forever; seeds are submitted a few at a time, in order.
+    pool = ProcessPoolExecutor(
+        workers, mp_context=ctx, initializer=_init_worker, initargs=(task, worker_overrides, str(out))
+    )
+    seeds = iter(range(seed, seed + max_seeds))
+    pending: deque[Future] = deque()
+
+    def top_up() -> None:
+        while len(pending) < 2 * workers and (next_seed := next(seeds, None)) is not None:
+            pending.append(pool.submit(_record_seed, next_seed))
+
     try:
-        for result, name in pool.imap(_record_seed, range(seed, seed + max_seeds)):
+        top_up()
+        while pending:
+            try:
+                result, name = pending.popleft().result()
+            except BrokenProcessPool as error:
+                raise RuntimeError(
+                    f"a demonstration worker process died ({error}); rerun with --workers 1 to see why"
+                ) from None
+            top_up()
             tried += 1
             index["next_seed"] = result.seed + 1
             if name is None:
@@ -215,8 +247,7 @@ def generate_demos(
             if len(kept) >= episodes:
                 break
     finally:
-        pool.terminate()
-        pool.join()
+        _terminate(pool)
         bar.close()
         for leftover in list((out / "data").glob("seed*.hdf5")) + list((out / "data").glob("*.tmp")):
             leftover.unlink()

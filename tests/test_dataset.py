@@ -127,3 +127,16 @@ def test_rerun_resumes_and_refuses_a_different_dataset(tmp_path):
         generate_demos("click_bell", 3, out, env_overrides={"image_width": 32, "image_height": 24}, progress=False)
     fresh = generate_demos("click_bell", 1, out, env_overrides=SMALL, progress=False, overwrite=True)
     assert fresh.kept == 1 and len(DemoDataset(out)) == 1 and len(list((out / "data").iterdir())) == 1
+
+
+def test_a_worker_that_dies_at_start_up_is_an_error_not_a_hang(tmp_path, monkeypatch):
+    # Worker processes re-import the parent's __main__ script; one that crashes there (as a Streamlit app left as
+    # __main__ by AppTest once did) must end the run with a clear error instead of being respawned forever.
+    script = tmp_path / "crashing_main.py"
+    script.write_text("raise SystemExit('this script must not run in a worker')\n")
+    fake_main = type(sys)("__main__")
+    fake_main.__file__ = str(script)
+    monkeypatch.setitem(sys.modules, "__main__", fake_main)
+    with pytest.raises(RuntimeError, match="worker process died"):
+        generate_demos("click_bell", 2, tmp_path / "demos", workers=1, progress=False,
+                       env_overrides={"image_width": 64, "image_height": 48})  # fmt: skip
