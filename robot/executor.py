@@ -322,4 +322,4 @@ def _wait_until(deadline: float, spin_s: float) -> None:
     if remaining > spin_s:
         time.sleep(remaining - spin_s)
     while time.monotonic() < deadline:
-        pass
+        continue  # busy-wait for the last spin_s: the deadline precision the servo loop needs

@@ -4,6 +4,7 @@ import time
 
 import numpy as np
 import pytest
+from waiting import wait_until
 
 from pushcut.robot.bimanual import BimanualConfig, PiperBimanual, VirtualBimanual
 from pushcut.robot.interface import Robot, RobotFault
@@ -12,15 +13,6 @@ from pushcut.sim.piper_spec import ACTION_DIM, READY_POSE
 pytestmark = pytest.mark.filterwarnings("ignore:The 'bustype' argument is deprecated:DeprecationWarning")
 
 ACTION = np.concatenate([READY_POSE + 0.1, [0.8], READY_POSE - [0.1, 0, 0, 0.1, 0, 0.2], [0.2]])
-
-
-def wait_until(predicate, timeout=2.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.01)
-    return predicate()
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ import uuid
 
 import numpy as np
 import pytest
+from waiting import wait_until
 
 from pushcut.robot.interface import Arm, RobotFault
 from pushcut.robot.piper_arm import JOINT_LIMITS_MDEG, PiperArm, PiperArmConfig
@@ -14,15 +15,6 @@ from pushcut.robot.virtual_piper import COLLISION_BIT, VirtualPiper, VirtualPipe
 from pushcut.sim.piper_spec import JOINT_LIMITS_RAD, READY_POSE
 
 pytestmark = pytest.mark.filterwarnings("ignore:The 'bustype' argument is deprecated:DeprecationWarning")
-
-
-def wait_until(predicate, timeout=1.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.01)
-    return predicate()
 
 
 @pytest.fixture

@@ -11,6 +11,8 @@ import pytest
 
 pytest.importorskip("mujoco")
 
+from waiting import wait_until
+
 from pushcut.robot.interface import Camera, Robot, RobotFault  # noqa: E402
 from pushcut.robot.sim_robot import SimCamera, SimRobot, SimRobotConfig  # noqa: E402
 from pushcut.sim import piper_spec as spec  # noqa: E402
@@ -30,15 +32,6 @@ def robot():
 def fresh(robot):
     robot.reset(SEED)
     return robot
-
-
-def _wait(predicate, timeout_s: float) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.01)
-    return predicate()
 
 
 def test_contracts(robot):
@@ -61,7 +54,7 @@ def test_send_action_moves_the_twin_at_the_speed_limit_and_state_follows(fresh):
     moved = early.vector[0] - start.vector[0]
     elapsed = early.timestamp - t0
     assert 0.0 < moved <= spec.MAX_JOINT_SPEED_RAD_S * (elapsed + 0.02) + 0.02, (moved, elapsed)
-    assert _wait(lambda: abs(fresh.get_state().vector[0] - target[0]) < 0.02, 3.0), fresh.get_state().vector
+    assert wait_until(lambda: abs(fresh.get_state().vector[0] - target[0]) < 0.02, 3.0), fresh.get_state().vector
     final = fresh.get_state()
     assert final.vector[spec.RIGHT_GRIPPER_INDEX] < 0.1  # the right gripper closed
     np.testing.assert_allclose(final.vector[spec.RIGHT_ARM_SLICE], spec.READY_POSE, atol=0.03)  # others held
@@ -105,7 +98,7 @@ def test_expert_actions_played_in_real_time_succeed_and_success_latches(robot):
     for i, action in enumerate(actions):
         robot.send_action(action)
         time.sleep(max(0.0, t0 + (i + 1) * period - time.monotonic()))
-    assert _wait(robot.success, 1.0), "the twin did not register the expert's success"
+    assert wait_until(robot.success, 1.0), "the twin did not register the expert's success"
     robot.send_action(np.concatenate([spec.READY_POSE, [1.0], spec.READY_POSE, [1.0]]))
     time.sleep(0.3)
     assert robot.success(), "success must stay latched"
@@ -136,7 +129,7 @@ def test_camera_frames_follow_the_scene_while_physics_runs(fresh):
         reader.start()
         frames.extend(camera.read() for _ in range(5))
         reader.join()
-        _wait(lambda: abs(fresh.get_state().vector[7] - target[7]) < 0.05, 3.0)
+        wait_until(lambda: abs(fresh.get_state().vector[7] - target[7]) < 0.05, 3.0)
         last = camera.read()
         assert len({f.index for f in frames}) == 10 and last.index == 12
         assert last.timestamp > first.timestamp

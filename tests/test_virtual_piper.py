@@ -6,20 +6,12 @@ import uuid
 
 import numpy as np
 import pytest
+from waiting import wait_until
 
 from pushcut.robot.virtual_piper import COLLISION_BIT, STALL_BIT, VirtualPiper, VirtualPiperConfig
 
 # piper_sdk 0.6.2 passes python-can's deprecated `bustype` argument.
 pytestmark = pytest.mark.filterwarnings("ignore:The 'bustype' argument is deprecated:DeprecationWarning")
-
-
-def wait_until(predicate, timeout=1.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.01)
-    return predicate()
 
 
 @pytest.fixture
