@@ -2,7 +2,7 @@
 p99 <= 1 ms at 200 Hz; filter <= 100 us per tick for both arms). No hardware, no server: the executor drives a
 :class:`~pushcut.robot.doubles.RecordingRobot` with a :class:`~pushcut.robot.doubles.ScriptedSource`.
 
-    python -m pushcut.robot.bench [--seconds 5] [--ticks 20000]      # or run_robot_benchmarks() from Python
+    python -m pushcut.robot.bench [--seconds 5] [--ticks 20000] [--json]   # or run_robot_benchmarks()
 
 Run it on a quiet machine: both numbers measure scheduling and interpreter speed as much as the code.
 """
@@ -10,9 +10,10 @@ Run it on a quiet machine: both numbers measure scheduling and interpreter speed
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
@@ -114,23 +115,43 @@ def bench_safety(ticks: int = 20_000, dt: float = 0.005) -> dict[str, FilterCost
     }
 
 
+def measure_robot(seconds: float = 5.0, ticks: int = 20_000, rates: tuple[float, ...] = (100.0, 200.0)) -> dict:
+    """All robot-side measurements as plain numbers (milliseconds for the loop, microseconds for the filter)."""
+    loops = []
+    for hz in rates:
+        loop = bench_executor(hz, seconds)
+        loops.append({"servo_hz": hz, "period_error_ms": asdict(loop.period_error_ms),
+                      "tick_work_ms": asdict(loop.tick_work_ms), "overruns": loop.overruns,
+                      "ticks": loop.ticks})  # fmt: skip
+    safety = {
+        name: {"wall_us": asdict(c.wall_us), "cpu_mean_us": c.cpu_mean_us} for name, c in bench_safety(ticks).items()
+    }
+    return {"seconds": seconds, "ticks": ticks, "executor": loops, "safety_filter": safety}
+
+
+def format_table(results: dict) -> str:
+    """The markdown table of :func:`measure_robot`'s results."""
+    lines = ["| robot benchmark | p50 | p99 | max | notes |", "|---|---|---|---|---|"]
+    for loop in results["executor"]:
+        hz, e, w = loop["servo_hz"], loop["period_error_ms"], loop["tick_work_ms"]
+        lines.append(f"| executor period error @ {hz:g} Hz (ms) | {e['p50']:.3f} | {e['p99']:.3f} | {e['max']:.3f} | "
+                     f"{loop['ticks']} ticks, {loop['overruns']} overruns; goal p99 <= 1 ms at 200 Hz |")  # fmt: skip
+        lines.append(f"| executor tick work @ {hz:g} Hz (ms) | {w['p50']:.3f} | {w['p99']:.3f} | {w['max']:.3f} | "
+                     "read + plan + filter + send |")  # fmt: skip
+    for name, cost in results["safety_filter"].items():
+        w = cost["wall_us"]
+        notes = f"{w['n']} ticks, mean {w['mean']:.1f} us, CPU {cost['cpu_mean_us']:.1f} us/tick; goal <= 100 us"
+        lines.append(
+            f"| safety filter, both arms, {name} (us) | {w['p50']:.1f} | {w['p99']:.1f} | {w['max']:.1f} | {notes} |"
+        )
+    return "\n".join(lines)
+
+
 def run_robot_benchmarks(
     seconds: float = 5.0, ticks: int = 20_000, rates: tuple[float, ...] = (100.0, 200.0), out: Callable = print
 ) -> str:
     """Measure and print (``out``) a markdown table; returns it."""
-    lines = ["| robot benchmark | p50 | p99 | max | notes |", "|---|---|---|---|---|"]
-    for hz in rates:
-        loop = bench_executor(hz, seconds)
-        e, w = loop.period_error_ms, loop.tick_work_ms
-        lines.append(f"| executor period error @ {hz:g} Hz (ms) | {e.p50:.3f} | {e.p99:.3f} | {e.max:.3f} | "
-                     f"{loop.ticks} ticks, {loop.overruns} overruns; goal p99 <= 1 ms at 200 Hz |")  # fmt: skip
-        lines.append(f"| executor tick work @ {hz:g} Hz (ms) | {w.p50:.3f} | {w.p99:.3f} | {w.max:.3f} | "
-                     "read + plan + filter + send |")  # fmt: skip
-    for name, cost in bench_safety(ticks).items():
-        w = cost.wall_us
-        notes = f"{w.n} ticks, mean {w.mean:.1f} us, CPU {cost.cpu_mean_us:.1f} us/tick; goal <= 100 us"
-        lines.append(f"| safety filter, both arms, {name} (us) | {w.p50:.1f} | {w.p99:.1f} | {w.max:.1f} | {notes} |")
-    table = "\n".join(lines)
+    table = format_table(measure_robot(seconds, ticks, rates))
     out(table)
     return table
 
@@ -139,8 +160,12 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=5.0, help="executor run per servo rate")
     parser.add_argument("--ticks", type=int, default=20_000, help="filter calls per scenario")
+    parser.add_argument("--json", action="store_true", help="print the measurements as JSON instead of the table")
     args = parser.parse_args(argv)
-    run_robot_benchmarks(args.seconds, args.ticks)
+    if args.json:
+        print(json.dumps(measure_robot(args.seconds, args.ticks), indent=1))
+    else:
+        run_robot_benchmarks(args.seconds, args.ticks)
 
 
 if __name__ == "__main__":

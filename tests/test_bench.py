@@ -13,4 +13,4 @@ from pushcut.sim.bench import format_table, run_benchmarks
 def test_sim_benchmark_prints_rates():
     results = run_benchmarks("click_bell", steps=100)
     print("\n" + format_table(results))
-    assert results["env_render_sps"] > 0 and results["pool_2_sps"] > 0
+    assert results["env_render_sps"] > 0 and results["pool_chunk_2_sps"] > 0

@@ -135,12 +135,14 @@ def eval_sim(
 @app.command()
 def bench(
     repeats: Annotated[int, typer.Option(help="Timed calls per latency measurement (median reported).")] = 10,
+    sft_batch: Annotated[int, typer.Option(help="Samples per timed SFT step.")] = 32,
+    sft_steps: Annotated[int, typer.Option(help="Timed SFT steps (median reported).")] = 5,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Tiny preset: chunk latency at batch 1 and 16, SFT samples/s; 7B preset: parameters, FLOPs, memory."""
     from pushcut.train.bench import format_table, run_benchmarks
 
-    results = run_benchmarks(repeats=repeats)
+    results = run_benchmarks(repeats=repeats, sft_batch=sft_batch, sft_steps=sft_steps)
     typer.echo(json.dumps(results, indent=1) if as_json else format_table(results))
 
 
