@@ -1,60 +1,326 @@
-"""`pushcut quickstart`: the README's main job on embedded defaults.
+"""`pushcut quickstart`: the whole loop on embedded defaults, from nothing to a trial database.
 
-Today it runs the simulation stage of the loop: expert demonstrations for one task, a rollout video of the expert
-and a picture of the three cameras. Later stages (SFT, GRPO, serving, trials, dashboard) extend this command.
+    demonstrations -> SFT -> held-out eval -> GRPO -> held-out eval -> policy server (loopback) -> 10 trials of the
+    GRPO checkpoint on the simulated twin -> 10 trials of the SFT checkpoint -> `pushcut dashboard --db ...`
+
+Every stage is the same `pushcut` command a user would type (pushcut/stages.py runs them, shows their progress and
+times, keeps their logs in OUT/logs and reuses finished stages on a rerun). Presets: ``default`` (about half an hour
+on 2 cores) and ``fast`` (a few minutes; its policies are untrained, it only shows the loop works).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import shutil
+import signal
+import subprocess
+import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
+from pushcut.stages import Pipeline, Stage, StageError, pushcut_command, require_free_port, require_free_space
+
+HOST = "127.0.0.1"
+OPERATOR = "quickstart"
+SERVER_START_TIMEOUT_S = 180.0
+
+
+@dataclass(frozen=True)
+class QuickstartConfig:
+    task: str = "click_bell"
+    episodes: int = 100  # expert demonstrations (100 reach the 10-20 % SFT regime RL starts from: docs/results.md)
+    sft_steps: int = 400  # batches of 32
+    eval_episodes: int = 50  # held-out greedy episodes per checkpoint
+    step_limit: int = 48  # actions per episode in eval, GRPO and trials (click_bell's expert needs <= 27)
+    grpo_steps: int = 10
+    grpo_groups: int = 8  # kept groups per GRPO step
+    group_size: int = 8  # G trajectories per initial state
+    rollout_envs: int = 16
+    env_workers: int = 2
+    grpo_lr: float = 5e-5
+    resample_rounds: int = 4  # extra rollout waves when too many groups are all-success or all-fail
+    trials: int = 10  # per checkpoint on the simulated twin
+    workers: int = 2  # demonstration and evaluation processes
+    port: int = 5555
+    need_gb: float = 1.5  # free disk the run needs
+
+    def __post_init__(self) -> None:
+        for name in ("episodes", "sft_steps", "eval_episodes", "step_limit", "grpo_steps", "trials", "workers"):
+            if getattr(self, name) < 1:
+                raise StageError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+        if not 1 <= self.port <= 65535:
+            raise StageError(f"--port must be a TCP port (1-65535), got {self.port}")
+
+
+PRESETS = {
+    "default": QuickstartConfig(),
+    "fast": QuickstartConfig(
+        episodes=6,
+        sft_steps=30,
+        eval_episodes=4,
+        step_limit=24,
+        grpo_steps=2,
+        grpo_groups=2,
+        group_size=4,
+        rollout_envs=8,
+        env_workers=1,
+        resample_rounds=1,
+        trials=2,
+        need_gb=0.3,
+    ),  # fmt: skip
+}
+
+
+def build_stages(config: QuickstartConfig, out: Path) -> list[Stage]:
+    c, demos, sft, grpo = config, out / "demos" / config.task, out / "sft", out / "grpo"
+    limit = ["--step-limit", str(c.step_limit)]
+
+    def evaluate(name: str, run_dir: Path) -> Stage:
+        result = out / "eval" / f"{name}.json"
+        return Stage(f"eval_{name}", f"{name.upper()} held-out success ({c.eval_episodes} greedy episodes)",
+                     ["eval", "sim", "--checkpoint", str(run_dir / "latest"), "--task", c.task, "--episodes",
+                      str(c.eval_episodes), "--workers", str(c.workers), *limit, "--json"],
+                     outputs=[result], stdout_to=result, summarize=lambda: _eval_summary(result))  # fmt: skip
+
+    def trials(label: str, run_dir: Path) -> Stage:
+        return Stage(f"trials_{label}", f"{c.trials} trials of the {label.upper()} checkpoint on the simulated twin",
+                     ["trial", "run", "--task", c.task, "--checkpoint-label", label, "--operator", OPERATOR,
+                      "--trials", str(c.trials), "--db", str(out / "trials.db"),
+                      "--max-actions", str(c.step_limit), "--timeout", "30"],
+                     run=lambda stage, log, fresh: _serve_and_run_trials(stage, log, fresh, run_dir / "latest",
+                                                                         out / "trials.db", c))  # fmt: skip
+
+    return [
+        Stage(
+            "demos",
+            f"{c.episodes} expert demonstrations of {c.task}",
+            [
+                "sim",
+                "demo",
+                "--task",
+                c.task,
+                "--episodes",
+                str(c.episodes),
+                "--out",
+                str(demos),
+                "--workers",
+                str(c.workers),
+            ],
+            outputs=[demos],
+        ),  # fmt: skip
+        Stage(
+            "sft",
+            f"SFT of the tiny VLA ({c.sft_steps} steps of 32)",
+            [
+                "train",
+                "sft",
+                "--data",
+                str(demos),
+                "--out",
+                str(sft),
+                "--max-steps",
+                str(c.sft_steps),
+                "--warmup-steps",
+                str(max(1, min(50, c.sft_steps // 6))),
+                "--num-workers",
+                "1",
+                "--save-every",
+                str(max(1, c.sft_steps // 4)),
+            ],
+            outputs=[sft],
+            resume_if=sft / "latest",
+        ),  # fmt: skip
+        evaluate("sft", sft),
+        Stage(
+            "grpo",
+            f"GRPO from the SFT checkpoint ({c.grpo_steps} steps, {c.grpo_groups} groups of {c.group_size})",
+            [
+                "train",
+                "grpo",
+                "--init",
+                str(sft / "latest"),
+                "--task",
+                c.task,
+                "--out",
+                str(grpo),
+                "--steps",
+                str(c.grpo_steps),
+                "--groups-per-step",
+                str(c.grpo_groups),
+                "--group-size",
+                str(c.group_size),
+                "--rollout-envs",
+                str(c.rollout_envs),
+                "--env-workers",
+                str(c.env_workers),
+                "--lr",
+                str(c.grpo_lr),
+                "--val-every",
+                "0",
+                "--set",
+                "mini_batches=2",
+                "--set",
+                f"max_resample_rounds={c.resample_rounds}",
+                "--set",
+                "env_overrides=" + json.dumps({"step_limit": c.step_limit}),
+            ],
+            outputs=[grpo],
+            resume_if=grpo / "latest",
+        ),  # fmt: skip
+        evaluate("grpo", grpo),
+        trials("grpo", grpo),
+        trials("sft", sft),
+    ]
+
+
+def _eval_summary(path: Path) -> dict[str, Any]:
+    result = json.loads(path.read_text())
+    return {key: result[key] for key in ("successes", "episodes", "success_rate", "wilson_95")}
+
+
+def _serve_and_run_trials(stage: Stage, log: Path, fresh: bool, checkpoint: Path, db: Path,
+                          config: QuickstartConfig) -> dict[str, Any]:  # fmt: skip
+    """Serve ``checkpoint`` on loopback, run (or resume) the trial session against it, stop the server."""
+    from pushcut.robot.trials_db import TrialsDB
+    from pushcut.stages import run_logged
+
+    require_free_port(HOST, config.port)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    server_log = log.with_name(log.stem + "_server.log")
+    with open(server_log, "ab") as server_out:
+        server = subprocess.Popen(
+            pushcut_command(["serve", "--checkpoint", str(checkpoint), "--bind", f"tcp://{HOST}:{config.port}"]),
+            stdout=server_out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        checkpoint_hash = _wait_for_server(server, f"tcp://{HOST}:{config.port}", server_log)
+        label = stage.command[stage.command.index("--checkpoint-label") + 1]
+        with TrialsDB(db) as database:
+            found = database.find_session(config.task, label, OPERATOR, "sim")
+        # A new session when this stage starts over, or the checkpoint behind the label changed (an earlier stage
+        # ran again); otherwise the runner resumes the session a killed run left behind.
+        new = fresh or (found is not None and found.checkpoint_hash != checkpoint_hash)
+        # The address is not part of the stage's command: another port changes nothing about the trials.
+        args = ["--server", f"tcp://{HOST}:{config.port}"] + (["--new-session"] if new else [])
+        run_logged(pushcut_command(stage.command + args), log, stage.name)
+    finally:
+        _stop(server)
+    with TrialsDB(db) as database:
+        session = database.find_session(config.task, label, OPERATOR, "sim")
+    return {"session": session.id, "judged": session.judged, "successes": session.successes,
+            "success_rate": session.rate, "wilson_95": list(session.interval)}  # fmt: skip
+
+
+def _wait_for_server(server: subprocess.Popen, address: str, server_log: Path) -> str:
+    """Poll ``hello`` until the server answers; its checkpoint hash. StageError with its log if it exits first."""
+    from pushcut.deploy.client import PolicyClient, PolicyTimeout
+
+    deadline = time.monotonic() + SERVER_START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            tail = server_log.read_text(errors="replace").strip()[-600:]
+            raise StageError(f"the policy server exited (code {server.returncode}) before answering; its log "
+                             f"{server_log}:\n{tail}")  # fmt: skip
+        client = PolicyClient(address, timeout_s=2.0, retries=0)
+        try:
+            return client.hello(state_dim=14).checkpoint_hash
+        except PolicyTimeout:
+            continue
+        finally:
+            client.close()
+    raise StageError(
+        f"the policy server did not answer at {address} within {SERVER_START_TIMEOUT_S:.0f} s; its log: {server_log}"
+    )
+
+
+def _stop(server: subprocess.Popen) -> None:
+    if server.poll() is None:
+        server.send_signal(signal.SIGINT)
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
+def _report(results: dict[str, Any], out: Path, seconds: float) -> str:
+    def rate(summary: dict[str, Any], k: str, n: str) -> str:
+        if summary.get("success_rate") is None:
+            return "-"
+        low, high = summary["wilson_95"]
+        return f"{summary[k]}/{summary[n]} = {summary['success_rate']:.0%} [{low:.0%}, {high:.0%}]"
+
+    lines = [f"{'checkpoint':<11} {'held-out sim eval (greedy)':<30} {'trials on the simulated twin':<30}"]
+    for label in ("sft", "grpo"):
+        lines.append(f"{label.upper():<11} {rate(results[f'eval_{label}'], 'successes', 'episodes'):<30} "
+                     f"{rate(results[f'trials_{label}'], 'successes', 'judged'):<30}")  # fmt: skip
+    lines += [
+        f"total {seconds / 60:.1f} min; logs in {out}/logs; intervals are Wilson 95 %",
+        f"open the dashboard (SFT vs GRPO side by side):  {_pushcut()} dashboard --db {out}/trials.db",
+    ]
+    return "\n".join(lines)
+
+
+def _pushcut() -> str:
+    """How to call `pushcut` from the user's shell: the bare name when it is this one, else its path in the venv."""
+    here = Path(sys.executable).parent / "pushcut"
+    on_path = shutil.which("pushcut")
+    return "pushcut" if on_path and Path(on_path).resolve() == here.resolve() else str(here)
+
 
 def quickstart(
-    out: Annotated[Path, typer.Option("--out", help="Where every artefact goes.")] = Path("runs/quickstart"),
-    task: Annotated[str, typer.Option("--task")] = "click_bell",
-    episodes: Annotated[int, typer.Option("--episodes", help="Expert demonstrations to record.")] = 20,
-    workers: Annotated[int, typer.Option("--workers")] = 2,
-    fast: Annotated[bool, typer.Option("--fast", help="A few episodes only.")] = False,
+    out: Annotated[Path | None, typer.Option("--out", help="Where everything goes [runs/quickstart(-fast)].")] = None,
+    fast: Annotated[bool, typer.Option("--fast", help="A few minutes: tiny budgets, untrained policies.")] = False,
+    task: Annotated[str | None, typer.Option("--task", help="Task (see `pushcut sim tasks`).")] = None,
+    episodes: Annotated[int | None, typer.Option("--episodes", help="Expert demonstrations.")] = None,
+    sft_steps: Annotated[int | None, typer.Option("--sft-steps", help="SFT steps of 32 samples.")] = None,
+    grpo_steps: Annotated[int | None, typer.Option("--grpo-steps", help="GRPO steps.")] = None,
+    eval_episodes: Annotated[int | None, typer.Option("--eval-episodes", help="Held-out episodes.")] = None,
+    trials: Annotated[int | None, typer.Option("--trials", help="Trials per checkpoint on the twin.")] = None,
+    port: Annotated[int | None, typer.Option("--port", help="Loopback port of the policy server [5555].")] = None,
+    redo: Annotated[list[str] | None, typer.Option("--redo", help="Run this stage (and the later ones) again.")] = (
+        None
+    ),
+    fresh: Annotated[bool, typer.Option("--fresh", help="Run every stage again.")] = False,
 ) -> None:
-    """Run the whole pipeline that exists today on embedded defaults and print where the artefacts are."""
-    import imageio.v3 as iio
-    import numpy as np
+    """The whole loop: demonstrations, SFT, GRPO, policy server, trials on the simulated twin, trial database.
+    A rerun reuses finished stages and continues a stage that was stopped midway."""
+    from pushcut.sim.registry import task_names
 
-    from pushcut.sim.demos import generate_demos, run_expert
-    from pushcut.sim.registry import make
-    from pushcut.sim.video import write_mp4
-
-    episodes = 4 if fast else episodes
-    out.mkdir(parents=True, exist_ok=True)
-
-    start = time.time()
-    typer.echo(f"[1/3] expert demonstrations: {episodes} x {task}")
-    summary = generate_demos(task, episodes, out / "demos" / task, workers=workers)
-    typer.echo(
-        f"      kept {summary.kept}, seeds tried {summary.seeds_tried}, expert success "
-        f"{summary.expert_success_rate:.0%} ({time.time() - start:.1f} s)"
-    )
-
-    start = time.time()
-    typer.echo("[2/3] rollout video of the expert (head camera)")
-    env = make(task, cameras=("head_camera", "left_camera", "right_camera"))
-    frames: list = []
+    overrides = {k: v for k, v in dict(task=task, episodes=episodes, sft_steps=sft_steps, grpo_steps=grpo_steps,
+                                       eval_episodes=eval_episodes, trials=trials, port=port).items()
+                 if v is not None}  # fmt: skip
+    out = out or Path("runs/quickstart-fast" if fast else "runs/quickstart")
     try:
-        result = run_expert(env, seed=0, frames=frames)
-        obs, _ = env.reset(seed=0)
-        picture = np.concatenate([obs["observation"][c]["rgb"] for c in env.config.cameras], axis=1)
-    finally:
-        env.close()
-    write_mp4(out / f"{task}_expert.mp4", frames, fps=env.config.action_hz)
-    typer.echo(
-        f"      {len(frames)} frames, expert {'succeeded' if result.success else 'failed'} "
-        f"({time.time() - start:.1f} s)"
-    )
+        config = dataclasses.replace(PRESETS["fast" if fast else "default"], **overrides)
+        if config.task not in task_names():
+            raise StageError(f"--task {config.task!r} is not a registered task; choose one of {task_names()}")
+        out.mkdir(parents=True, exist_ok=True)
+        require_free_space(out, config.need_gb * 1e9)
+        stages = build_stages(config, out)
+        pipeline = Pipeline(out, stages, redo={s.name for s in stages} if fresh else _with_later(redo or [], stages))
+        typer.echo(f"pushcut quickstart ({'fast' if fast else 'default'} preset) -> {out}")
+        start = time.monotonic()
+        results = pipeline.run(echo=typer.echo)
+    except StageError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(1) from None
+    except KeyboardInterrupt:
+        typer.echo("\nstopped; rerun the same command to continue from the stage that was running", err=True)
+        raise typer.Exit(130) from None
+    summaries = {r.name: r.summary for r in results}
+    typer.echo("\n" + _report(summaries, out, time.monotonic() - start))
 
-    typer.echo("[3/3] picture of the head, left and right cameras")
-    iio.imwrite(out / f"{task}_cameras.png", picture)
-    typer.echo(f"done: {out}/demos/{task}/index.json, {out}/{task}_expert.mp4, {out}/{task}_cameras.png")
+
+def _with_later(redo: list[str], stages: list[Stage]) -> set[str]:
+    """``--redo NAME``: that stage runs again, and so do the ones after it (their inputs change)."""
+    names = [s.name for s in stages]
+    unknown = [r for r in redo if r not in names]
+    if unknown:
+        raise StageError(f"--redo {unknown[0]!r}: no such stage; stages are {names}")
+    return set(names[min(names.index(r) for r in redo) :]) if redo else set()

@@ -33,7 +33,9 @@ class ChunkSource(Protocol):
 class ExecutorConfig:
     servo_hz: float = 100.0  # commands per second sent to the robot
     crossfade_steps: int = 5  # actions over which an overlapping old plan fades into a new chunk (0: switch)
-    prefetch_margin_actions: int = 5  # request when actions left <= ceil(latency estimate * action_hz) + this
+    # request when actions left <= ceil(latency estimate * action_hz) + this: a small margin plays most of each chunk
+    # open-loop, as the policy was trained and evaluated (a large one replans after every action or two)
+    prefetch_margin_actions: int = 1
     initial_latency_s: float = 0.5  # latency estimate before the first measurement
     latency_window: int = 20  # the estimate is the largest of the last N latencies
     watchdog_s: float = 1.0  # a request unanswered this long: hold position until a chunk arrives

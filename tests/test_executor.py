@@ -126,6 +126,16 @@ def test_prefetch_requests_the_next_chunk_before_the_plan_runs_out():
     assert 75 <= report.latency_ms.p50 <= 200
 
 
+def test_default_prefetch_plays_most_of_each_chunk_open_loop():
+    # The policy was trained and evaluated playing its chunks open-loop; the executor asks for the next chunk only
+    # when the actions left just cover the latency, so each chunk plays all but its stale actions and the margin.
+    rig = Rig(latency=0.08)  # ceil(0.08 s * 20 Hz) = 2 stale actions
+    report = rig.run(max_actions=60)
+    per_chunk = report.actions_played / report.chunks_received
+    if not loaded(rig, report, 0.08):
+        assert per_chunk >= CHUNK - 2 - ExecutorConfig().prefetch_margin_actions - 2, per_chunk
+
+
 def test_stale_actions_are_dropped_by_the_measured_latency():
     rig = Rig(latency=0.12)  # ceil(0.12 s * 20 Hz) = 3 actions stale per chunk
     report = rig.run(max_actions=40)
@@ -142,7 +152,9 @@ def test_crossfade_blends_disagreeing_chunks_without_a_jump():
     loose = replace(SAFETY, max_joint_accel=1e6)  # let the proposals through as they are: test the plan itself
     steps = {}
     for fade in (0, 5):
-        rig = Rig(latency=0.03, offset_per_chunk=0.05, safety=loose, config=ExecutorConfig(crossfade_steps=fade))
+        # A wide prefetch margin: chunks overlap by more than the 5 crossfade actions.
+        config = ExecutorConfig(crossfade_steps=fade, prefetch_margin_actions=5)
+        rig = Rig(latency=0.03, offset_per_chunk=0.05, safety=loose, config=config)
         report = rig.run(max_actions=40)
         _, commands = rig.commanded()
         steady = undisturbed(rig, report, after=0.1, settle=0.15)[1:]

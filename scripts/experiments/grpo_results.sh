@@ -38,6 +38,7 @@ case "${1:-}" in
       T1) grpo "$R/grpo/T1_s0" --temperature 1.0 ;;
       nods) grpo "$R/grpo/nods_s0" --set dynamic_sampling=false ;;
       symclip) grpo "$R/grpo/symclip_s0" --set clip_high=0.2 --set ppo_epochs=4 ;;
+      hilr) GRPO_STEPS=${GRPO_STEPS_HILR:-30} grpo "$R/grpo/hilr_s0" --lr 1e-4 --set ppo_epochs=2 ;;  # last --lr wins
     esac ;;
   zero)  # a ~0 % start: 30 SFT steps on the same demos (about a minute), then 20 GRPO steps
     z="$R/sft/zero_start"
@@ -48,11 +49,11 @@ case "${1:-}" in
   eval)
     # SFT-continued checkpoints (GRPO validates itself), the start, and each GRPO run's last checkpoint (per-seed
     # outcomes for the paired comparison); then the tables and the plot
-    for ckpt in "$R"/sft/cont_s*/checkpoints/step_* "$INIT" $(for l in "$R"/grpo/{full,T1,nods,symclip,zero}*/latest; do [ -e "$l" ] && readlink -f "$l"; done); do
+    for ckpt in "$R"/sft/cont_s*/checkpoints/step_* "$INIT" $(for l in "$R"/grpo/{full,T1,nods,symclip,hilr,zero}*/latest; do [ -e "$l" ] && readlink -f "$l"; done); do
       name=$(echo "$ckpt" | tr '/' '_'); out="$R/eval48/$name.json"; mkdir -p "$R/eval48"
       [ -s "$out" ] || pushcut eval sim --checkpoint "$ckpt" --task click_bell --episodes 100 --workers 2 \
         --step-limit 48 --json > "$out"
     done
     python scripts/experiments/grpo_report.py --runs "$R" ;;
-  *) echo "usage: $0 grpo|sft SEED | ablation T1|nods|symclip | zero | eval" >&2; exit 2 ;;
+  *) echo "usage: $0 grpo|sft SEED | ablation T1|nods|symclip|hilr | zero | eval" >&2; exit 2 ;;
 esac
