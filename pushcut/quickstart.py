@@ -60,118 +60,59 @@ class QuickstartConfig:
 PRESETS = {
     "default": QuickstartConfig(),
     "fast": QuickstartConfig(
-        episodes=6,
-        sft_steps=30,
-        eval_episodes=4,
-        step_limit=24,
-        grpo_steps=2,
-        grpo_groups=2,
-        group_size=4,
-        rollout_envs=8,
-        env_workers=1,
-        resample_rounds=1,
-        trials=2,
-        need_gb=0.3,
-    ),  # fmt: skip
-}
+        episodes=6, sft_steps=30, eval_episodes=4, step_limit=24, grpo_steps=2, grpo_groups=2, group_size=4,
+        rollout_envs=8, env_workers=1, resample_rounds=1, trials=2, need_gb=0.3,
+    ),
+}  # fmt: skip
+
+
+def opts(**options: object) -> list[str]:
+    """``opts(max_steps=30)`` -> ``["--max-steps", "30"]``."""
+    return [arg for key, value in options.items() for arg in (f"--{key.replace('_', '-')}", str(value))]
 
 
 def build_stages(config: QuickstartConfig, out: Path) -> list[Stage]:
-    c, demos, sft, grpo = config, out / "demos" / config.task, out / "sft", out / "grpo"
-    limit = ["--step-limit", str(c.step_limit)]
+    c, demos, sft, grpo, db = config, out / "demos" / config.task, out / "sft", out / "grpo", out / "trials.db"
 
     def evaluate(name: str, run_dir: Path) -> Stage:
         result = out / "eval" / f"{name}.json"
-        return Stage(f"eval_{name}", f"{name.upper()} held-out success ({c.eval_episodes} greedy episodes)",
-                     ["eval", "sim", "--checkpoint", str(run_dir / "latest"), "--task", c.task, "--episodes",
-                      str(c.eval_episodes), "--workers", str(c.workers), *limit, "--json"],
+        command = ["eval", "sim", *opts(checkpoint=run_dir / "latest", task=c.task, episodes=c.eval_episodes,
+                                        workers=c.workers, step_limit=c.step_limit), "--json"]  # fmt: skip
+        return Stage(f"eval_{name}", f"{name.upper()} held-out success ({c.eval_episodes} greedy episodes)", command,
                      outputs=[result], stdout_to=result, summarize=lambda: _eval_summary(result))  # fmt: skip
 
     def trials(label: str, run_dir: Path) -> Stage:
-        return Stage(f"trials_{label}", f"{c.trials} trials of the {label.upper()} checkpoint on the simulated twin",
-                     ["trial", "run", "--task", c.task, "--checkpoint-label", label, "--operator", OPERATOR,
-                      "--trials", str(c.trials), "--db", str(out / "trials.db"),
-                      "--max-actions", str(c.step_limit), "--timeout", "30"],
-                     run=lambda stage, log, fresh: _serve_and_run_trials(stage, log, fresh, run_dir / "latest",
-                                                                         out / "trials.db", c))  # fmt: skip
+        command = ["trial", "run", *opts(task=c.task, checkpoint_label=label, operator=OPERATOR, trials=c.trials,
+                                         db=db, max_actions=c.step_limit, timeout=30)]  # fmt: skip
 
+        def run(stage: Stage, log: Path, fresh: bool) -> dict[str, Any]:
+            return _serve_and_run_trials(stage, log, fresh, run_dir / "latest", db, c)
+
+        title = f"{c.trials} trials of the {label.upper()} checkpoint on the simulated twin"
+        return Stage(f"trials_{label}", title, command, run=run)
+
+    demo_command = ["sim", "demo", *opts(task=c.task, episodes=c.episodes, out=demos, workers=c.workers)]
+    sft_command = ["train", "sft", *opts(data=demos, out=sft, max_steps=c.sft_steps, num_workers=1,
+                                         warmup_steps=max(1, min(50, c.sft_steps // 6)),
+                                         save_every=max(1, c.sft_steps // 4))]  # fmt: skip
+    grpo_command = ["train", "grpo", *opts(init=sft / "latest", task=c.task, out=grpo, steps=c.grpo_steps,
+                                           groups_per_step=c.grpo_groups, group_size=c.group_size,
+                                           rollout_envs=c.rollout_envs, env_workers=c.env_workers, lr=c.grpo_lr,
+                                           val_every=0),
+                    "--set", "mini_batches=2", "--set", f"max_resample_rounds={c.resample_rounds}",
+                    "--set", "env_overrides=" + json.dumps({"step_limit": c.step_limit})]  # fmt: skip
+    grpo_title = f"GRPO from the SFT checkpoint ({c.grpo_steps} steps, {c.grpo_groups} groups of {c.group_size})"
     return [
-        Stage(
-            "demos",
-            f"{c.episodes} expert demonstrations of {c.task}",
-            [
-                "sim",
-                "demo",
-                "--task",
-                c.task,
-                "--episodes",
-                str(c.episodes),
-                "--out",
-                str(demos),
-                "--workers",
-                str(c.workers),
-            ],
-            outputs=[demos],
-        ),  # fmt: skip
+        Stage("demos", f"{c.episodes} expert demonstrations of {c.task}", demo_command, outputs=[demos]),
         Stage(
             "sft",
             f"SFT of the tiny VLA ({c.sft_steps} steps of 32)",
-            [
-                "train",
-                "sft",
-                "--data",
-                str(demos),
-                "--out",
-                str(sft),
-                "--max-steps",
-                str(c.sft_steps),
-                "--warmup-steps",
-                str(max(1, min(50, c.sft_steps // 6))),
-                "--num-workers",
-                "1",
-                "--save-every",
-                str(max(1, c.sft_steps // 4)),
-            ],
+            sft_command,
             outputs=[sft],
             resume_if=sft / "latest",
         ),  # fmt: skip
         evaluate("sft", sft),
-        Stage(
-            "grpo",
-            f"GRPO from the SFT checkpoint ({c.grpo_steps} steps, {c.grpo_groups} groups of {c.group_size})",
-            [
-                "train",
-                "grpo",
-                "--init",
-                str(sft / "latest"),
-                "--task",
-                c.task,
-                "--out",
-                str(grpo),
-                "--steps",
-                str(c.grpo_steps),
-                "--groups-per-step",
-                str(c.grpo_groups),
-                "--group-size",
-                str(c.group_size),
-                "--rollout-envs",
-                str(c.rollout_envs),
-                "--env-workers",
-                str(c.env_workers),
-                "--lr",
-                str(c.grpo_lr),
-                "--val-every",
-                "0",
-                "--set",
-                "mini_batches=2",
-                "--set",
-                f"max_resample_rounds={c.resample_rounds}",
-                "--set",
-                "env_overrides=" + json.dumps({"step_limit": c.step_limit}),
-            ],
-            outputs=[grpo],
-            resume_if=grpo / "latest",
-        ),  # fmt: skip
+        Stage("grpo", grpo_title, grpo_command, outputs=[grpo], resume_if=grpo / "latest"),
         evaluate("grpo", grpo),
         trials("grpo", grpo),
         trials("sft", sft),
