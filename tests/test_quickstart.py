@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.timeout(1800)  # the module fixture runs the quickstart twice (a few minutes)
+
 STAGES = ["demos", "sft", "eval_sft", "grpo", "eval_grpo", "trials_grpo", "trials_sft"]
 
 
