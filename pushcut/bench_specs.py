@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pushcut.train.presets import MICRO_OVERRIDES
+
 CHECKPOINT_PLACEHOLDER = "CKPT"  # shown in reproducing commands instead of a temporary checkpoint path
 
 
@@ -220,12 +222,7 @@ NAMES = tuple(b.name for b in BENCHMARKS)
 
 # The checkpoint built for benchmarks that need one: speed depends on the model's size, not on its skill.
 QUICK_IMAGES = {"image_width": 64, "image_height": 48}
-QUICK_POLICY = {
-    "image_size": 32,
-    "chunk": 4,
-    "vision": {"num_hidden_layers": 1, "hidden_size": 64, "intermediate_size": 128},
-    "llm": {"num_hidden_layers": 2, "hidden_size": 64, "intermediate_size": 128},
-}
+QUICK_POLICY = MICRO_OVERRIDES
 
 
 def build_tiny_checkpoint(out: Path, quick: bool) -> dict[str, Any]:

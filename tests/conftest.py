@@ -5,14 +5,11 @@ os.environ.setdefault("PYOPENGL_PLATFORM", os.environ["MUJOCO_GL"])
 
 import pytest  # noqa: E402
 
+from pushcut.train.presets import MICRO_OVERRIDES  # noqa: E402
+
 # Shared by the training tests: small rendered images and a policy small enough to train in seconds.
 SMALL_IMAGES = {"image_width": 64, "image_height": 48}
-MICRO_POLICY = {
-    "image_size": 32,
-    "chunk": 4,
-    "vision": {"num_hidden_layers": 1, "hidden_size": 64, "intermediate_size": 128},
-    "llm": {"num_hidden_layers": 2, "hidden_size": 64, "intermediate_size": 128},
-}
+MICRO_POLICY = MICRO_OVERRIDES
 
 
 @pytest.fixture(scope="session")

@@ -166,6 +166,14 @@ OPENVLA_OFT_7B = PolicyConfig(
 
 PRESETS: dict[str, PolicyConfig] = {c.name: c for c in (TINY, OPENVLA_OFT_7B)}
 
+# Overrides of ``tiny`` for a policy that trains in seconds: the tests and `pushcut bench all --quick` use it.
+MICRO_OVERRIDES: dict[str, Any] = {
+    "image_size": 32,
+    "chunk": 4,
+    "vision": {"num_hidden_layers": 1, "hidden_size": 64, "intermediate_size": 128},
+    "llm": {"num_hidden_layers": 2, "hidden_size": 64, "intermediate_size": 128},
+}
+
 
 def get_preset(name: str, **overrides: Any) -> PolicyConfig:
     """A named preset with overrides applied; ``openvla-oft-7b`` needs ``weights_dir``."""
