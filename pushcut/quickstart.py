@@ -214,19 +214,30 @@ def _pushcut() -> str:
     return "pushcut" if on_path and Path(on_path).resolve() == here.resolve() else str(here)
 
 
+def _default(name: str) -> str:
+    """Help text suffix: the option's value in the default and fast presets."""
+    return f" (default {getattr(PRESETS['default'], name)}; --fast: {getattr(PRESETS['fast'], name)})"
+
+
+STAGE_NAMES = ", ".join(stage.name for stage in build_stages(PRESETS["default"], Path("OUT")))
+
+
 def quickstart(
-    out: Annotated[Path | None, typer.Option("--out", help="Where everything goes [runs/quickstart(-fast)].")] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Where everything goes (runs/quickstart; --fast: runs/quickstart-fast)."),
+    ] = None,
     fast: Annotated[bool, typer.Option("--fast", help="A few minutes: tiny budgets, untrained policies.")] = False,
-    task: Annotated[str | None, typer.Option("--task", help="Task (see `pushcut sim tasks`).")] = None,
-    episodes: Annotated[int | None, typer.Option("--episodes", help="Expert demonstrations.")] = None,
-    sft_steps: Annotated[int | None, typer.Option("--sft-steps", help="SFT steps of 32 samples.")] = None,
-    grpo_steps: Annotated[int | None, typer.Option("--grpo-steps", help="GRPO steps.")] = None,
-    eval_episodes: Annotated[int | None, typer.Option("--eval-episodes", help="Held-out episodes.")] = None,
-    trials: Annotated[int | None, typer.Option("--trials", help="Trials per checkpoint on the twin.")] = None,
-    port: Annotated[int | None, typer.Option("--port", help="Loopback port of the policy server [5555].")] = None,
-    redo: Annotated[list[str] | None, typer.Option("--redo", help="Run this stage (and the later ones) again.")] = (
-        None
-    ),
+    task: Annotated[str | None, typer.Option("--task", help="Task, see `pushcut sim tasks`" + _default("task"))] = None,
+    episodes: Annotated[int | None, typer.Option(help="Expert demonstrations" + _default("episodes"))] = None,
+    sft_steps: Annotated[int | None, typer.Option(help="SFT steps of 32 samples" + _default("sft_steps"))] = None,
+    grpo_steps: Annotated[int | None, typer.Option(help="GRPO steps" + _default("grpo_steps"))] = None,
+    eval_episodes: Annotated[int | None, typer.Option(help="Held-out episodes" + _default("eval_episodes"))] = None,
+    trials: Annotated[int | None, typer.Option(help="Trials per checkpoint on the twin" + _default("trials"))] = None,
+    port: Annotated[int | None, typer.Option(help="Loopback port of the policy server (default 5555).")] = None,
+    redo: Annotated[
+        list[str] | None, typer.Option("--redo", help=f"Run this stage and the later ones again: {STAGE_NAMES}.")
+    ] = None,
     fresh: Annotated[bool, typer.Option("--fresh", help="Run every stage again.")] = False,
 ) -> None:
     """The whole loop: demonstrations, SFT, GRPO, policy server, trials on the simulated twin, trial database.
