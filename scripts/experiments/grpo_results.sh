@@ -47,9 +47,10 @@ case "${1:-}" in
     pushcut eval sim --checkpoint "$z/latest" --task click_bell --episodes 100 --workers 2 --step-limit 48
     INIT="$z/latest" GRPO_STEPS=20 grpo "$R/grpo/zero" ;;
   eval)
-    # SFT-continued checkpoints (GRPO validates itself), the start, and each GRPO run's last checkpoint (per-seed
-    # outcomes for the paired comparison); then the tables and the plot
-    for ckpt in "$R"/sft/cont_s*/checkpoints/step_* "$INIT" $(for l in "$R"/grpo/{full,T1,nods,symclip,hilr,zero}*/latest; do [ -e "$l" ] && readlink -f "$l"; done); do
+    # Per-seed outcomes on GRPO's validation seeds: the start and each run's last checkpoint first (the paired
+    # comparisons), then every continued-SFT checkpoint (its curve; GRPO validates itself); then tables and plot
+    for ckpt in "$INIT" $(for l in "$R"/grpo/{full,T1,nods,symclip,hilr,zero}*/latest "$R"/sft/cont_s*/latest; do
+                           [ -e "$l" ] && realpath --relative-to=. "$l"; done) "$R"/sft/cont_s*/checkpoints/step_*; do
       name=$(echo "$ckpt" | tr '/' '_'); out="$R/eval48/$name.json"; mkdir -p "$R/eval48"
       [ -s "$out" ] || pushcut eval sim --checkpoint "$ckpt" --task click_bell --episodes 100 --workers 2 \
         --step-limit 48 --json > "$out"
