@@ -270,9 +270,8 @@ def quickstart(
 
 
 def _with_later(redo: list[str], stages: list[Stage]) -> set[str]:
-    """``--redo NAME``: that stage runs again, and so do the ones after it (their inputs change)."""
+    """``--redo NAME``: that stage runs again, and so do the ones after it (their inputs change). Unknown names are
+    passed on for the pipeline to refuse."""
     names = [s.name for s in stages]
-    unknown = [r for r in redo if r not in names]
-    if unknown:
-        raise StageError(f"--redo {unknown[0]!r}: no such stage; stages are {names}")
-    return set(names[min(names.index(r) for r in redo) :]) if redo else set()
+    known = [names.index(r) for r in redo if r in names]
+    return set(redo) | (set(names[min(known) :]) if known else set())

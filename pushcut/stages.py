@@ -67,9 +67,7 @@ class Pipeline:
         path = self.markers / f"{name}.json"
         try:
             return json.loads(path.read_text())
-        except FileNotFoundError:
-            return None
-        except json.JSONDecodeError:  # a marker cut short by a full disk: treat as never written
+        except (FileNotFoundError, json.JSONDecodeError):  # never written, or cut short by a full disk
             return None
 
     def _write_marker(self, name: str, record: dict[str, Any]) -> None:
