@@ -52,12 +52,27 @@ def grpo_curve(run_dir: str, minutes_per_step: float) -> Curve:
     return Curve(os.path.basename(run_dir), minutes, success, elapsed / 60)
 
 
+def sampled_curve(run_dir: str, minutes_per_step: float, window: int = 10) -> Curve:
+    """Success of the episodes GRPO sampled (T = 1.6, before the group filter), moving mean over ``window`` steps."""
+    rows = [r for r in _rows(os.path.join(run_dir, "metrics.jsonl")) if "rollout/success_rate" in r]
+    rates = [r["rollout/success_rate"] for r in rows]
+    smooth = [
+        sum(rates[max(0, i - window + 1) : i + 1]) / len(rates[max(0, i - window + 1) : i + 1])
+        for i in range(len(rates))
+    ]
+    return Curve(os.path.basename(run_dir), [r["step"] * minutes_per_step for r in rows], smooth)
+
+
 def load_evals(runs: str) -> dict[str, dict]:
     """eval48 results keyed by the checkpoint path they name (relative to ``runs``)."""
     out = {}
     for path in glob.glob(os.path.join(runs, "eval48", "*.json")):
         with open(path) as f:
-            result = json.load(f)
+            try:
+                result = json.load(f)
+            except json.JSONDecodeError:  # an evaluation still running (or killed): not a result yet
+                print(f"skipping {path}: not a complete JSON result")
+                continue
         out[os.path.normpath(os.path.relpath(result["checkpoint"], runs))] = result
     return out
 
@@ -95,19 +110,26 @@ def mcnemar(a: dict, b: dict) -> tuple[int, int, float]:
     return only_a, only_b, p
 
 
-def plot(curves: list[tuple[Curve, str, str]], start: float, path: str) -> None:
+def plot(curves: list[tuple[Curve, str, str]], sampled: list[Curve], start: float, path: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 4.2), dpi=120)
+    fig, (ax, ax_sampled) = plt.subplots(1, 2, figsize=(12, 4.2), dpi=120, gridspec_kw={"width_ratios": [3, 2]})
+    for curve in sampled:
+        ax_sampled.plot(curve.minutes, [100 * s for s in curve.success], label=f"GRPO {curve.name[-2:]}")
+    ax_sampled.set_xlabel("budget minutes (as on the left)")
+    ax_sampled.set_ylabel("sampled success at T = 1.6 (%), 10-step mean")
+    ax_sampled.set_title("what GRPO optimises: its own samples")
+    ax_sampled.grid(alpha=0.3)
+    ax_sampled.legend(fontsize=8)
     for curve, style, label in curves:
         ax.plot(curve.minutes, [100 * s for s in curve.success], style, label=label, marker=".", markersize=4)
     ax.axhline(100 * start, color="grey", linestyle=":", label=f"SFT start ({100 * start:.0f} %)")
     ax.set_xlabel("budget: minutes of a quiet 2-core machine (GRPO validation included)")
     ax.set_ylabel("greedy success, 100 held-out seeds (%)")
-    ax.set_title("click_bell: GRPO vs SFT continued for the same wall time")
+    ax.set_title("click_bell greedy: GRPO vs SFT continued, same budget")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
@@ -172,8 +194,38 @@ def main() -> None:
         print(
             f"  {a} vs {b or 'start'}: {only_a} seeds solved only by {a}, {only_b} only by {b or 'start'}, p = {p:.3g}"
         )
+    arms = {"GRPO full recipe": "grpo/full_s", "SFT continued": "sft/cont_s"}
+    print(f"\nPer arm, over seeds (final = mean of the last {args.last} evaluations of each seed):")
+    for arm, prefix in arms.items():
+        seeds = sorted(name for name in finals if name.startswith(prefix))
+        if seeds:
+            values = [finals[name][0].final(args.last) for name in seeds]
+            mean = sum(values) / len(values)
+            print(
+                f"  {arm}: {len(seeds)} seed(s) {[f'{100 * v:.1f} %' for v in values]}, "
+                f"mean {100 * mean:.1f} % ({100 * (mean - start['success_rate']):+.1f} vs start)"
+            )
+    pooled = [
+        (finals[a][1], finals[b][1])
+        for a, b in pairs[:4]
+        if a in finals and b in finals and finals[a][1] is not None and finals[b][1] is not None
+    ]
+    if len(pooled) > 1:
+        gained = sum(mcnemar(x, y)[0] for x, y in pooled)
+        lost = sum(mcnemar(x, y)[1] for x, y in pooled)
+        n, k = gained + lost, min(gained, lost)
+        p = min(1.0, 2 * sum(math.comb(n, i) for i in range(k + 1)) / 2**n) if n else 1.0
+        print(
+            f"  pooled over {len(pooled)} seed pairs: GRPO solves {gained} seed-runs SFT does not, loses {lost}, "
+            f"p = {p:.3g}"
+        )
     if plotted:
-        plot(plotted, start["success_rate"], args.png)
+        sampled = [
+            sampled_curve(os.path.join(args.runs, name), args.minutes / args.grpo_steps)
+            for name in sorted(finals)
+            if name.startswith("grpo/full")
+        ]
+        plot(plotted, sampled, start["success_rate"], args.png)
         print(f"\nplot -> {args.png}")
 
 

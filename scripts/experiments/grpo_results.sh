@@ -5,6 +5,8 @@
 #   bash scripts/experiments/grpo_results.sh eval        # every checkpoint of every run: 100 held-out seeds
 #   bash scripts/experiments/grpo_results.sh ablation T1 # GRPO at temperature 1.0 (also: nods, symclip)
 #   bash scripts/experiments/grpo_results.sh zero        # GRPO from a ~0 % start: nothing to learn from
+#   bash scripts/experiments/grpo_results.sh starts      # is the SFT start under-trained? two other SFT runs (~40 min)
+#   bash scripts/experiments/grpo_results.sh failures    # how greedy episodes fail, start vs GRPO (~15 min)
 # Budgets are in steps, not minutes, so that a run's result does not depend on what else the machine was doing
 # (runs are deterministic per step): 80 GRPO steps and 2600 SFT steps of 32 each take about 60 minutes on a quiet
 # 2-core machine (~42 s and ~1.4 s per step; the measured wall time of each run is in its metrics.jsonl).
@@ -46,6 +48,25 @@ case "${1:-}" in
       --warmup-steps 5 --num-workers 1 --seed 0
     pushcut eval sim --checkpoint "$z/latest" --task click_bell --episodes 100 --workers 2 --step-limit 48
     INIT="$z/latest" GRPO_STEPS=20 grpo "$R/grpo/zero" ;;
+  starts)  # other SFT starts, evaluated like GRPO's validation: no crop augmentation; 400 demos trained 800 more steps
+    D=(--data "$R/demos/click_bell" --num-workers 1 --warmup-steps 50 --save-every 200)
+    [ -e "$R/sft/cb100_nocrop/latest" ] || pushcut train sft "${D[@]}" --out "$R/sft/cb100_nocrop" --max-steps 600 \
+      --max-episodes 100 --no-augment
+    [ -e "$R/sft/cb400_more/latest" ] || pushcut train sft "${D[@]}" --out "$R/sft/cb400_more" --max-steps 800 \
+      --max-episodes 400 --init "$R/sft/cb400/checkpoints/step_600"
+    for ckpt in "$R"/sft/cb400/checkpoints/step_600 "$R"/sft/cb100_nocrop/checkpoints/step_* \
+                "$R"/sft/cb400_more/checkpoints/step_*; do
+      out="$R/eval48/$(echo "$ckpt" | tr '/' '_').json"
+      [ -s "$out" ] || pushcut eval sim --checkpoint "$ckpt" --task click_bell --episodes 100 --workers 2 \
+        --step-limit 48 --json > "$out"
+      python -c "import json,sys; r=json.load(open(sys.argv[1])); print(sys.argv[1], r['successes'], '/ 100')" "$out"
+    done ;;
+  failures)  # wrong arm / no motion / missed, greedy and sampled, start vs the GRPO runs' last checkpoints
+    F=scripts/experiments/click_bell_failures.py
+    for ckpt in "$INIT" "$R"/grpo/full_s0/checkpoints/step_80 "$R"/grpo/hilr_s0/checkpoints/step_30 \
+                "$R"/sft/cont_s0/checkpoints/step_2600; do python "$F" "$ckpt" --episodes 100 | tail -1; done
+    for ckpt in "$INIT" "$R"/grpo/full_s0/checkpoints/step_80; do
+      python "$F" "$ckpt" --episodes 100 --temperature 1.6 | tail -1; done ;;
   eval)
     # Per-seed outcomes on GRPO's validation seeds: the start and each run's last checkpoint first (the paired
     # comparisons), then every continued-SFT checkpoint (its curve; GRPO validates itself); then tables and plot
@@ -56,5 +77,5 @@ case "${1:-}" in
         --step-limit 48 --json > "$out"
     done
     python scripts/experiments/grpo_report.py --runs "$R" ;;
-  *) echo "usage: $0 grpo|sft SEED | ablation T1|nods|symclip|hilr | zero | eval" >&2; exit 2 ;;
+  *) echo "usage: $0 grpo|sft SEED | ablation T1|nods|symclip|hilr | zero | starts | failures | eval" >&2; exit 2 ;;
 esac
