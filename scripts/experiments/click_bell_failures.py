@@ -68,6 +68,8 @@ def main() -> None:
     parser.add_argument("--temperature", type=float, default=0.0, help="0 = greedy, as in evaluation")
     parser.add_argument("--step-limit", type=int, default=48)
     args = parser.parse_args()
+    if args.episodes < 1 or args.step_limit < 1 or args.temperature < 0:
+        parser.error("--episodes and --step-limit must be >= 1 and --temperature >= 0 (0 = greedy)")
 
     policy = ChunkPolicy.from_checkpoint(args.checkpoint)
     env = sim.make("click_bell", **policy_env_overrides(policy, {"step_limit": args.step_limit}))

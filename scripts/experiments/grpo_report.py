@@ -56,10 +56,8 @@ def sampled_curve(run_dir: str, minutes_per_step: float, window: int = 10) -> Cu
     """Success of the episodes GRPO sampled (T = 1.6, before the group filter), moving mean over ``window`` steps."""
     rows = [r for r in _rows(os.path.join(run_dir, "metrics.jsonl")) if "rollout/success_rate" in r]
     rates = [r["rollout/success_rate"] for r in rows]
-    smooth = [
-        sum(rates[max(0, i - window + 1) : i + 1]) / len(rates[max(0, i - window + 1) : i + 1])
-        for i in range(len(rates))
-    ]
+    windows = [rates[max(0, i - window + 1) : i + 1] for i in range(len(rates))]
+    smooth = [sum(w) / len(w) for w in windows]
     return Curve(os.path.basename(run_dir), [r["step"] * minutes_per_step for r in rows], smooth)
 
 
@@ -105,9 +103,13 @@ def mcnemar(a: dict, b: dict) -> tuple[int, int, float]:
         raise ValueError("the two evaluations were not run on the same seeds")
     only_a = sum(sa[s] and not sb[s] for s in sa)
     only_b = sum(sb[s] and not sa[s] for s in sa)
+    return only_a, only_b, exact_p(only_a, only_b)
+
+
+def exact_p(only_a: int, only_b: int) -> float:
+    """Two-sided exact binomial (McNemar) p-value for ``only_a`` vs ``only_b`` discordant outcomes."""
     n, k = only_a + only_b, min(only_a, only_b)
-    p = min(1.0, 2 * sum(math.comb(n, i) for i in range(k + 1)) / 2**n) if n else 1.0
-    return only_a, only_b, p
+    return min(1.0, 2 * sum(math.comb(n, i) for i in range(k + 1)) / 2**n) if n else 1.0
 
 
 def plot(curves: list[tuple[Curve, str, str]], sampled: list[Curve], start: float, path: str) -> None:
@@ -211,10 +213,9 @@ def main() -> None:
         if a in finals and b in finals and finals[a][1] is not None and finals[b][1] is not None
     ]
     if len(pooled) > 1:
-        gained = sum(mcnemar(x, y)[0] for x, y in pooled)
-        lost = sum(mcnemar(x, y)[1] for x, y in pooled)
-        n, k = gained + lost, min(gained, lost)
-        p = min(1.0, 2 * sum(math.comb(n, i) for i in range(k + 1)) / 2**n) if n else 1.0
+        counts = [mcnemar(x, y) for x, y in pooled]
+        gained, lost = sum(c[0] for c in counts), sum(c[1] for c in counts)
+        p = exact_p(gained, lost)
         print(
             f"  pooled over {len(pooled)} seed pairs: GRPO solves {gained} seed-runs SFT does not, loses {lost}, "
             f"p = {p:.3g}"

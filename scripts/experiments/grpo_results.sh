@@ -28,6 +28,13 @@ grpo() {  # out dir, extra args...  (uses $INIT and $GRPO_STEPS)
   else pushcut train grpo "${GRPO_ARGS[@]}" --out "$out" "$@"; fi
 }
 
+eval48() {  # greedy on GRPO's 100 validation seeds at step limit 48, once per checkpoint, into $R/eval48
+  local out; out="$R/eval48/$(echo "$1" | tr '/' '_').json"; mkdir -p "$R/eval48"
+  [ -s "$out" ] || pushcut eval sim --checkpoint "$1" --task click_bell --episodes 100 --workers 2 --step-limit 48 \
+    --json > "$out"
+  python -c "import json,sys; r=json.load(open(sys.argv[1])); print(sys.argv[1], r['successes'], '/ 100')" "$out"
+}
+
 case "${1:-}" in
   grpo) grpo "$R/grpo/full_s$2" --seed "$2" ;;
   sft)
@@ -55,12 +62,7 @@ case "${1:-}" in
     [ -e "$R/sft/cb400_more/latest" ] || pushcut train sft "${D[@]}" --out "$R/sft/cb400_more" --max-steps 800 \
       --max-episodes 400 --init "$R/sft/cb400/checkpoints/step_600"
     for ckpt in "$R"/sft/cb400/checkpoints/step_600 "$R"/sft/cb100_nocrop/checkpoints/step_* \
-                "$R"/sft/cb400_more/checkpoints/step_*; do
-      out="$R/eval48/$(echo "$ckpt" | tr '/' '_').json"
-      [ -s "$out" ] || pushcut eval sim --checkpoint "$ckpt" --task click_bell --episodes 100 --workers 2 \
-        --step-limit 48 --json > "$out"
-      python -c "import json,sys; r=json.load(open(sys.argv[1])); print(sys.argv[1], r['successes'], '/ 100')" "$out"
-    done ;;
+                "$R"/sft/cb400_more/checkpoints/step_*; do eval48 "$ckpt"; done ;;
   failures)  # wrong arm / no motion / missed, greedy and sampled, start vs the GRPO runs' last checkpoints
     F=scripts/experiments/click_bell_failures.py
     for ckpt in "$INIT" "$R"/grpo/full_s0/checkpoints/step_80 "$R"/grpo/hilr_s0/checkpoints/step_30 \
@@ -72,9 +74,7 @@ case "${1:-}" in
     # comparisons), then every continued-SFT checkpoint (its curve; GRPO validates itself); then tables and plot
     for ckpt in "$INIT" $(for l in "$R"/grpo/{full,T1,nods,symclip,hilr,zero}*/latest "$R"/sft/cont_s*/latest; do
                            [ -e "$l" ] && realpath --relative-to=. "$l"; done) "$R"/sft/cont_s*/checkpoints/step_*; do
-      name=$(echo "$ckpt" | tr '/' '_'); out="$R/eval48/$name.json"; mkdir -p "$R/eval48"
-      [ -s "$out" ] || pushcut eval sim --checkpoint "$ckpt" --task click_bell --episodes 100 --workers 2 \
-        --step-limit 48 --json > "$out"
+      eval48 "$ckpt"
     done
     python scripts/experiments/grpo_report.py --runs "$R" ;;
   *) echo "usage: $0 grpo|sft SEED | ablation T1|nods|symclip|hilr | zero | starts | failures | eval" >&2; exit 2 ;;
