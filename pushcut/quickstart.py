@@ -35,6 +35,7 @@ class QuickstartConfig:
     task: str = "click_bell"
     preset: str = "small"  # the policy (train/presets.py): keypoint vision tokens, localises (docs/results.md)
     aux_position_weight: float = 1.0  # SFT's auxiliary loss that makes the action slots read the object's position
+    label_sigma: float = 1.5  # SFT's HL-Gauss soft targets over neighbouring bins (0: one-hot)
     episodes: int = 100  # expert demonstrations (100 reach the 10-20 % SFT regime RL starts from: docs/results.md)
     sft_steps: int = 400  # batches of 32
     eval_episodes: int = 50  # held-out greedy episodes per checkpoint
@@ -44,7 +45,7 @@ class QuickstartConfig:
     group_size: int = 8  # G trajectories per initial state
     rollout_envs: int = 16
     env_workers: int = 2
-    grpo_lr: float = 5e-5
+    grpo_lr: float = 1e-4
     resample_rounds: int = 4  # extra rollout waves when too many groups are all-success or all-fail
     trials: int = 10  # per checkpoint on the simulated twin
     workers: int = 2  # demonstration and evaluation processes
@@ -95,7 +96,7 @@ def build_stages(config: QuickstartConfig, out: Path) -> list[Stage]:
 
     demo_command = ["sim", "demo", *opts(task=c.task, episodes=c.episodes, out=demos, workers=c.workers)]
     sft_command = ["train", "sft", *opts(data=demos, out=sft, preset=c.preset, max_steps=c.sft_steps, num_workers=1,
-                                         aux_position_weight=c.aux_position_weight,
+                                         aux_position_weight=c.aux_position_weight, label_sigma=c.label_sigma,
                                          warmup_steps=max(1, min(50, c.sft_steps // 6)),
                                          save_every=max(1, c.sft_steps // 4))]  # fmt: skip
     grpo_command = ["train", "grpo", *opts(init=sft / "latest", task=c.task, out=grpo, steps=c.grpo_steps,
