@@ -45,7 +45,7 @@ class QuickstartConfig:
     group_size: int = 8  # G trajectories per initial state
     rollout_envs: int = 16
     env_workers: int = 2
-    grpo_lr: float = 1e-4
+    grpo_lr: float = 5e-5
     resample_rounds: int = 4  # extra rollout waves when too many groups are all-success or all-fail
     trials: int = 10  # per checkpoint on the simulated twin
     workers: int = 2  # demonstration and evaluation processes
