@@ -317,3 +317,17 @@ def test_aux_position_loss_needs_recorded_positions(data_dir, tmp_path):
     with pytest.raises(ValueError, match=r"episode1.hdf5: no privileged/object_positions .* record the demonstrations"):
         train_sft(_config(copy, tmp_path / "out", aux_position_weight=1.0))
     assert train_sft(_config(copy, tmp_path / "plain", max_steps=1))["step"] == 1  # plain SFT does not need them
+
+
+def test_a_small_checkpoint_continues_under_its_own_preset():
+    """A checkpoint's config comes back from JSON with lists where the preset has tuples (the small preset's conv
+    channels): that is the same architecture, and only a real difference is refused."""
+    from pushcut.train.presets import PolicyConfig, get_preset
+    from pushcut.train.sft import check_same_policy
+
+    wanted = get_preset("small")
+    found = PolicyConfig.from_dict(json.loads(json.dumps(wanted.to_dict())))
+    check_same_policy("ckpt", "small", found, "small", wanted)
+    other = get_preset("small", vision={"keypoints": 16})
+    with pytest.raises(ValueError, match=r"'small' checkpoint that differs from --preset 'small' .*\['vision'\]"):
+        check_same_policy("ckpt", "small", found, "small", other)

@@ -200,12 +200,14 @@ def _param_groups(policy: torch.nn.Module, weight_decay: float) -> list[dict[str
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
-def _check_same_policy(path: str | Path, preset: str, found: PolicyConfig, wanted_preset: str,
+def check_same_policy(path: str | Path, preset: str, found: PolicyConfig, wanted_preset: str,
                        wanted: PolicyConfig) -> None:  # fmt: skip
     """A checkpoint to resume or continue must be the architecture this run asks for; the error names both."""
-    found, wanted = dataclasses.replace(found, weights_dir=None), dataclasses.replace(wanted, weights_dir=None)
-    if found != wanted:
-        fields = sorted(k for k, v in wanted.to_dict().items() if found.to_dict().get(k) != v)
+    # compared as JSON: a checkpoint's config has lists where the preset has tuples
+    found_dict = json.loads(json.dumps(dataclasses.replace(found, weights_dir=None).to_dict()))
+    wanted_dict = json.loads(json.dumps(dataclasses.replace(wanted, weights_dir=None).to_dict()))
+    if found_dict != wanted_dict:
+        fields = sorted(k for k, v in wanted_dict.items() if found_dict.get(k) != v)
         raise ValueError(
             f"{path} is a {preset!r} checkpoint that differs from --preset {wanted_preset!r} (+ overrides) in "
             f"{fields}: pass --preset {preset} (and its overrides) to continue it"
@@ -245,14 +247,14 @@ def train_sft(config: SFTConfig) -> dict[str, Any]:
         loaded = load_checkpoint(latest, device=str(device))
         policy, tokenizer, proprio_stats, meta = loaded
         if not oft:
-            _check_same_policy(latest, meta["preset"], policy.config, config.preset, policy_cfg)
+            check_same_policy(latest, meta["preset"], policy.config, config.preset, policy_cfg)
         state = load_training_state(latest)
         policy.train()
     elif config.init is not None:  # continue training another run's weights in the same action space
         loaded = load_checkpoint(config.init, device=str(device))
         policy, tokenizer, proprio_stats, meta = loaded
         if not oft:
-            _check_same_policy(config.init, meta["preset"], policy.config, config.preset, policy_cfg)
+            check_same_policy(config.init, meta["preset"], policy.config, config.preset, policy_cfg)
         policy.train()
     else:
         action_stats, proprio_stats = compute_norm_stats(episodes, config.norm_mode)
