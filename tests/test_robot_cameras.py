@@ -77,8 +77,10 @@ def d435(serial, usb="3.2", rgb=True):
     color = [Profile(rs.stream.color, w, h, f, rs.format.rgb8 if rgb else rs.format.yuyv)
              for w, h in ((1280, 720), (640, 480), (320, 240)) for f in (15, 30)]  # fmt: skip
     color.append(Profile(rs.stream.color, 640, 480, 30, rs.format.bgr8))
-    depth = [Profile(rs.stream.depth, 848, 480, 30, rs.format.z16),
-             Profile(rs.stream.accel, 0, 0, 200, rs.format.motion_xyz32f, video=False)]
+    depth = [
+        Profile(rs.stream.depth, 848, 480, 30, rs.format.z16),
+        Profile(rs.stream.accel, 0, 0, 200, rs.format.motion_xyz32f, video=False),
+    ]
     info = {rs.camera_info.serial_number: serial, rs.camera_info.name: "Intel RealSense D435",
             rs.camera_info.usb_type_descriptor: usb}  # no firmware entry: reported as unknown  # fmt: skip
     return Device(info, [Sensor(depth), Sensor(color)])

@@ -1,0 +1,74 @@
+"""The robot an operator tool drives, from ``--robot``: the MuJoCo twin (``sim``, on a task's scene and seed) or the
+two real Pipers (``piper``, on two CAN interfaces). A context manager: connected on entry, released on exit (the real
+arms are left holding, never disabled)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from pushcut.robot.drivers.interface import Robot
+
+if TYPE_CHECKING:
+    from pushcut.robot.drivers.sim_robot import SimRobot
+
+ROBOTS = ("sim", "piper")
+
+
+@dataclass(frozen=True)
+class RobotChoice:
+    kind: str  # sim | piper
+    task: str  # sim: the scene
+    action_hz: float
+    can_left: str = "can_left"
+    can_right: str = "can_right"
+    seed: int | None = None  # sim: the scene's layout
+
+    def __post_init__(self) -> None:
+        if self.kind not in ROBOTS:
+            raise ValueError(f"--robot must be one of {ROBOTS}, got {self.kind!r}")
+
+    @property
+    def label(self) -> str:
+        return "sim" if self.kind == "sim" else f"piper ({self.can_left}, {self.can_right})"
+
+
+@dataclass
+class OpenedRobot:
+    robot: Robot
+    sim: SimRobot | None = None
+
+    @property
+    def success(self) -> Callable[[], bool] | None:
+        return None if self.sim is None else self.sim.success
+
+
+@contextmanager
+def open_robot(choice: RobotChoice) -> Iterator[OpenedRobot]:
+    if choice.kind == "sim":
+        from pushcut.robot.drivers.sim_robot import SimRobot, SimRobotConfig
+
+        sim = SimRobot(SimRobotConfig(choice.task, action_hz=choice.action_hz))
+        try:
+            sim.reset(choice.seed or 0)
+            sim.connect()
+            yield OpenedRobot(sim, sim)
+        finally:
+            sim.close()
+        return
+    from pushcut.robot.drivers.bimanual import BimanualConfig, PiperBimanual
+    from pushcut.robot.drivers.piper_arm import PiperArmConfig
+
+    robot = PiperBimanual.from_config(
+        BimanualConfig(
+            left=PiperArmConfig(can_name=choice.can_left, name="left"),
+            right=PiperArmConfig(can_name=choice.can_right, name="right"),
+        )
+    )
+    try:
+        robot.connect()
+        yield OpenedRobot(robot)
+    finally:
+        robot.disconnect()
