@@ -88,3 +88,88 @@ def replay(
             typer.echo(line)
     if not report.completed:
         raise typer.Exit(1)
+
+
+@app.command("align")
+def align(
+    camera: Annotated[str, typer.Option("--camera", help="head_camera=SERIAL (or head_camera=replay:FRAMES.npz).")],
+    robot: Annotated[str, typer.Option("--robot", help="'sim' (the twin at the ready pose) or 'piper'.")] = "sim",
+    out: Annotated[Path, typer.Option("--out", help="Folder for the blended images.")] = Path("align"),
+    nudge: Annotated[
+        list[str] | None, typer.Option("--nudge", help="dx,dy,dz,droll,dpitch,dyaw (m, deg); repeatable, in order.")
+    ] = None,
+    calibration: Annotated[Path | None, typer.Option("--calibration", help="Start from this calibration.")] = None,
+    write_calibration: Annotated[
+        Path | None, typer.Option("--write-calibration", help="Write the final pose to this JSON file.")
+    ] = None,
+    width: Annotated[int, typer.Option("--width", help="Camera resolution: the policy's image size.")] = 320,
+    height: Annotated[int, typer.Option("--height", help="Camera resolution: the policy's image size.")] = 240,
+    task: Annotated[str, typer.Option("--task", help="The twin's scene (only the arms are scored).")] = "click_bell",
+    seed: Annotated[int, typer.Option("--seed", help="The twin's scene layout.")] = 0,
+    operator: Annotated[str | None, typer.Option("--operator", help="Who aligned (default: the login).")] = None,
+    can_left: Annotated[str, typer.Option("--can-left", help="piper: CAN interface of the left arm.")] = "can_left",
+    can_right: Annotated[str, typer.Option("--can-right", help="piper: CAN interface of the right arm.")] = (
+        "can_right"
+    ),
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Blend the twin's head camera (at the arms' measured joints) over the real frame, nudge its pose, and write
+    the calibration file `pushcut sim ... --camera-calibration` uses. The arms are only read, never moved."""
+    from pushcut.robot.drivers.interface import RobotFault
+    from pushcut.robot.tools import align as align_tool
+    from pushcut.robot.tools.robots import RobotChoice, open_robot
+    from pushcut.robot.tools.twin_view import TwinView
+    from pushcut.sim.camera_calibration import CalibrationError, CameraCalibration, Nudge
+
+    try:
+        name, serial = _camera_pair(camera)
+        nudges = [Nudge.parse(text) for text in nudge or []]
+        start = None
+        if calibration is not None:
+            start = CameraCalibration.load(calibration)
+            start.check(name, width, height, str(calibration))
+            if start.serial != serial:
+                raise CalibrationError(f"{calibration} was made with camera {start.serial}, not {serial}")
+        choice = RobotChoice(robot, task, 30.0, can_left, can_right, seed=seed)
+        real = _open_camera(name, serial, width, height)
+        view = TwinView(task, width, height, seed)
+        try:
+            start = start or view.nominal_calibration(serial)
+            real.connect()
+            try:
+                with open_robot(choice, read_only=True) as opened:
+                    result, pose = align_tool.align(real, opened.robot, view, start, nudges, out)
+            finally:
+                real.close()
+        finally:
+            view.close()
+        align_tool.finish(pose, align_tool.provenance(operator, choice.label), write_calibration, result)
+    except (CalibrationError, RobotFault, ValueError) as error:
+        fail(str(error))
+    if as_json:
+        typer.echo(json.dumps(result.as_dict(), indent=1))
+    else:
+        for line in align_tool.format_result(result):
+            typer.echo(line)
+
+
+def _camera_pair(value: str) -> tuple[str, str]:
+    name, sep, serial = value.partition("=")
+    if not sep or not name or not serial:
+        fail(f"--camera takes NAME=SERIAL, e.g. head_camera=123456789012; got {value!r}")
+    if name != "head_camera":
+        fail(f"only the head camera is calibrated against the twin (--camera head_camera=SERIAL), got {name!r}")
+    return name, serial
+
+
+def _open_camera(name: str, serial: str, width: int, height: int):  # noqa: ANN202 - a Camera
+    """A RealSense by serial, or ``replay:PATH`` (recorded frames, for tests and offline alignment)."""
+    from pushcut.robot.drivers.cameras import RealSenseCamera, RealSenseConfig, ReplayCamera, ReplayConfig
+    from pushcut.robot.drivers.interface import RobotFault
+
+    if serial.startswith("replay:"):
+        camera = ReplayCamera(ReplayConfig(serial.removeprefix("replay:"), name=name))
+        if (camera.width, camera.height) != (width, height):
+            raise RobotFault(f"{serial} holds {camera.width}x{camera.height} frames, not {width}x{height}")
+        return camera
+    return RealSenseCamera(RealSenseConfig(serial=serial, name=name, width=width, height=height, fps=30))

@@ -130,7 +130,7 @@ class _Tracker:
                 float(np.sqrt(np.mean(error[:, i] ** 2))),
                 float(error[:, i].max()),
                 float(held[:, i].max()),
-            )  # fmt: skip
+            )
             for i, name in enumerate(spec.ACTION_NAMES)
         ]
 

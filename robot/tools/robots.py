@@ -1,6 +1,7 @@
 """The robot an operator tool drives, from ``--robot``: the MuJoCo twin (``sim``, on a task's scene and seed) or the
 two real Pipers (``piper``, on two CAN interfaces). A context manager: connected on entry, released on exit (the real
-arms are left holding, never disabled)."""
+arms are left holding, never disabled). ``read_only`` opens the arms without enabling or commanding them (the
+twin's physics does not run): enough to read their joints."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from pushcut.robot.drivers.interface import Robot
+from pushcut.robot.drivers.interface import Robot, RobotFault
 
 if TYPE_CHECKING:
     from pushcut.robot.drivers.sim_robot import SimRobot
@@ -46,14 +47,15 @@ class OpenedRobot:
 
 
 @contextmanager
-def open_robot(choice: RobotChoice) -> Iterator[OpenedRobot]:
+def open_robot(choice: RobotChoice, read_only: bool = False) -> Iterator[OpenedRobot]:
     if choice.kind == "sim":
         from pushcut.robot.drivers.sim_robot import SimRobot, SimRobotConfig
 
         sim = SimRobot(SimRobotConfig(choice.task, action_hz=choice.action_hz))
         try:
             sim.reset(choice.seed or 0)
-            sim.connect()
+            if not read_only:
+                sim.connect()
             yield OpenedRobot(sim, sim)
         finally:
             sim.close()
@@ -68,7 +70,14 @@ def open_robot(choice: RobotChoice) -> Iterator[OpenedRobot]:
         )
     )
     try:
-        robot.connect()
+        if read_only:
+            for arm in robot.arms:
+                try:
+                    arm.open()
+                except RobotFault as error:
+                    raise RobotFault(f"{arm.name} arm: {error}") from None
+        else:
+            robot.connect()
         yield OpenedRobot(robot)
     finally:
         robot.disconnect()
