@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import uuid
 
 import h5py
 import numpy as np
@@ -17,6 +18,7 @@ from typer.testing import CliRunner
 from pushcut.cli import app
 from pushcut.deploy.client.policy_client import ServerInfo
 from pushcut.robot.drivers.sim_robot import SimCamera, SimRobot, SimRobotConfig
+from pushcut.robot.drivers.virtual_piper import VirtualPiper, VirtualPiperConfig
 from pushcut.robot.trials.config import RunnerConfig, RunnerError, calibration_summary
 from pushcut.robot.trials.rig import build_robot
 from pushcut.sim import make
@@ -183,3 +185,21 @@ def test_sim_camera_refuses_a_calibration_of_another_resolution(tmp_path):
             SimCamera(sim, "head_camera", width=320, height=240)
     finally:
         sim.close()
+
+
+@pytest.mark.filterwarnings("ignore:The 'bustype' argument is deprecated:DeprecationWarning")
+def test_align_on_the_virtual_piper_only_reads_the_arms(real_frame, tmp_path):
+    prefix = f"vpiper-{uuid.uuid4().hex[:8]}"
+    pipers = {side: VirtualPiper(VirtualPiperConfig(channel=f"{prefix}-{side}")).start() for side in ("left", "right")}
+    try:
+        result = align(real_frame, tmp_path, "--robot", "piper", "--can-left", f"{prefix}-left", "--can-right",
+                       f"{prefix}-right", "--can-bus", "virtual", "--json")  # fmt: skip
+        assert result.exit_code == 0, result.output
+        report = json.loads(result.stdout)
+        np.testing.assert_allclose(report["joints"], np.zeros(14), atol=1e-6)  # the emulators start folded at rest
+        commands = (0x471, 0x151, 0x155, 0x156, 0x157, 0x159, 0x150)  # enable, mode, joints, gripper, e-stop
+        assert all(len(piper.received(can_id)) == 0 for piper in pipers.values() for can_id in commands)
+        assert report["steps"][0]["edge_distance_px"] > 0  # the twin rendered at rest, scored against the frame
+    finally:
+        for piper in pipers.values():
+            piper.close()

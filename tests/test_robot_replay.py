@@ -6,7 +6,13 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
+import uuid
 
 import h5py
 import numpy as np
@@ -16,6 +22,7 @@ from waiting import wait_until
 
 from pushcut.cli import app
 from pushcut.robot.drivers.bimanual import VirtualBimanual
+from pushcut.robot.drivers.virtual_piper import VirtualPiper, VirtualPiperConfig
 from pushcut.robot.tools.demo_file import ReplayError, load_demo
 from pushcut.robot.tools.preflight import preflight
 from pushcut.robot.tools.replay import TimelineSource, replay
@@ -133,19 +140,49 @@ def test_preflight_names_joints_outside_the_limits_and_lost_feedback():
     assert problems[0] == "fault: left: arm status collision" and "feedback lost" in problems[1]
 
 
-def test_replay_on_the_virtual_piper_homes_then_plays_and_tracks(demo_path):
+@pytest.fixture
+def emulators():
+    prefix = f"vpiper-{uuid.uuid4().hex[:8]}"
+    pipers = {side: VirtualPiper(VirtualPiperConfig(channel=f"{prefix}-{side}")).start() for side in ("left", "right")}
+    yield prefix, pipers
+    for piper in pipers.values():
+        piper.close()
+
+
+def test_cli_replay_on_the_virtual_piper_homes_then_plays_and_tracks(demo_path, emulators):
+    prefix, pipers = emulators
     demo = load_demo(demo_path)
-    with VirtualBimanual() as rig:
-        rig.robot.connect()
-        report = replay(rig.robot, demo, speed=1.0, robot_name="virtual piper")
-        assert report.completed, report
-        final = rig.emulators["right"].state()
-        np.testing.assert_allclose(final.joints, demo.actions[-1, 7:13], atol=0.02)
-        assert len(rig.emulators["right"].received(0x155)) > 100
-    joints = {j.name: j for j in report.joints}
+    result = invoke("--demo", str(demo_path), "--speed", "1", "--robot", "piper", "--can-left", f"{prefix}-left",
+                    "--can-right", f"{prefix}-right", "--can-bus", "virtual", "--json")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["completed"] and report["robot"] == f"piper ({prefix}-left, {prefix}-right)"
+    assert report["sim_success"] is None and abs(report["actual_s"] - report["planned_s"]) < 0.1
+    right = pipers["right"].state()
+    np.testing.assert_allclose(right.joints, demo.actions[-1, 7:13], atol=0.02)  # homed from rest, then played
+    assert len(pipers["right"].received(0x155)) > 100 and right.power_cuts == 0
+    joints = {j["name"]: j for j in report["joints"]}
     # the emulated arm follows at its speed limit: a lag of a few degrees while the right arm moves, none on the left
-    assert 0.05 < joints["right_joint2"].max < 10.0 and joints["left_joint2"].max < 1.0
-    assert report.sim_success is None and abs(report.actual_s - report.planned_s) < 0.1
+    assert 0.05 < joints["right_joint2"]["max"] < 10.0 and joints["left_joint2"]["max"] < 1.0
+
+
+def test_ctrl_c_stops_the_replay_and_the_arms_hold(demo_path):
+    env = {**os.environ, "MUJOCO_GL": "osmesa"}
+    process = subprocess.Popen([sys.executable, "-m", "pushcut", "robot", "replay", "--demo", str(demo_path),
+                                "--speed", "0.1", "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, env=env)  # fmt: skip
+    try:
+        line = process.stderr.readline()
+        assert line.startswith("homing, then") and "Ctrl-C stops" in line, line
+        time.sleep(2.0)
+        process.send_signal(signal.SIGINT)
+        stdout, stderr = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert process.returncode == 1, stderr
+    report = json.loads(stdout)
+    assert report["end_reason"] == "operator_stop" and not report["completed"] and report["fault"] is None
+    assert report["actual_s"] < report["planned_s"] / 2
 
 
 def test_replay_refuses_an_arm_in_fault_and_sends_no_joint_frame(demo_path):

@@ -5,6 +5,10 @@ failed (no camera found, replay tracking not done, ...), 2 bad input or a setup 
 from __future__ import annotations
 
 import json
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -60,6 +64,9 @@ def replay(
     can_right: Annotated[str, typer.Option("--can-right", help="piper: CAN interface of the right arm.")] = (
         "can_right"
     ),
+    can_bus: Annotated[str, typer.Option("--can-bus", hidden=True, help="socketcan, or virtual (tests).")] = (
+        "socketcan"
+    ),
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Play a simulated demonstration on the arms (after the pre-flight and homing, through the trial executor and
@@ -75,9 +82,11 @@ def replay(
             raise ReplayError(f"--safety must be 'first_run' or 'default', got {safety!r}")
         episode = load_demo(demo, task)
         choice = RobotChoice("sim" if dry_run else robot, episode.task, episode.action_hz, can_left, can_right,
-                             seed=episode.seed)  # fmt: skip
-        with open_robot(choice) as opened:
-            report = replay_tool.replay(opened.robot, episode, speed, safety, servo_hz, choice.label,
+                             seed=episode.seed, can_bus=can_bus)  # fmt: skip
+        with open_robot(choice) as opened, _ctrl_c_sets() as stop:
+            typer.echo(f"homing, then {len(episode.actions)} actions at speed {speed} on {choice.label} "
+                       "(Ctrl-C stops: the arms hold where they are)", err=True)  # fmt: skip
+            report = replay_tool.replay(opened.robot, episode, speed, safety, servo_hz, choice.label, stop=stop,
                                         success=opened.success)  # fmt: skip
     except (ReplayError, RobotFault, ValueError) as error:
         fail(str(error))
@@ -111,6 +120,9 @@ def align(
     can_right: Annotated[str, typer.Option("--can-right", help="piper: CAN interface of the right arm.")] = (
         "can_right"
     ),
+    can_bus: Annotated[str, typer.Option("--can-bus", hidden=True, help="socketcan, or virtual (tests).")] = (
+        "socketcan"
+    ),
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Blend the twin's head camera (at the arms' measured joints) over the real frame, nudge its pose, and write
@@ -130,7 +142,7 @@ def align(
             start.check(name, width, height, str(calibration))
             if start.serial != serial:
                 raise CalibrationError(f"{calibration} was made with camera {start.serial}, not {serial}")
-        choice = RobotChoice(robot, task, 30.0, can_left, can_right, seed=seed)
+        choice = RobotChoice(robot, task, 30.0, can_left, can_right, seed=seed, can_bus=can_bus)
         real = _open_camera(name, serial, width, height)
         view = TwinView(task, width, height, seed)
         try:
@@ -151,6 +163,20 @@ def align(
     else:
         for line in align_tool.format_result(result):
             typer.echo(line)
+
+
+@contextmanager
+def _ctrl_c_sets() -> Iterator[threading.Event]:
+    """An event that Ctrl-C sets (instead of raising KeyboardInterrupt) while the block runs in the main thread."""
+    stop = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: stop.set())
+    try:
+        yield stop
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _camera_pair(value: str) -> tuple[str, str]:

@@ -26,10 +26,13 @@ class RobotChoice:
     can_left: str = "can_left"
     can_right: str = "can_right"
     seed: int | None = None  # sim: the scene's layout
+    can_bus: str = "socketcan"  # piper: "virtual" is python-can's in-process bus (the virtual Piper, in tests)
 
     def __post_init__(self) -> None:
         if self.kind not in ROBOTS:
             raise ValueError(f"--robot must be one of {ROBOTS}, got {self.kind!r}")
+        if self.can_bus not in ("socketcan", "virtual"):
+            raise ValueError(f"--can-bus must be 'socketcan' or 'virtual', got {self.can_bus!r}")
 
     @property
     def label(self) -> str:
@@ -63,12 +66,12 @@ def open_robot(choice: RobotChoice, read_only: bool = False) -> Iterator[OpenedR
     from pushcut.robot.drivers.bimanual import BimanualConfig, PiperBimanual
     from pushcut.robot.drivers.piper_arm import PiperArmConfig
 
-    robot = PiperBimanual.from_config(
-        BimanualConfig(
-            left=PiperArmConfig(can_name=choice.can_left, name="left"),
-            right=PiperArmConfig(can_name=choice.can_right, name="right"),
-        )
+    virtual = choice.can_bus == "virtual"  # the port is released on close: a test process opens it again
+    arms = BimanualConfig(
+        left=PiperArmConfig(can_name=choice.can_left, name="left"),
+        right=PiperArmConfig(can_name=choice.can_right, name="right"),
     )
+    robot = PiperBimanual.from_config(arms, bustype=choice.can_bus, release_port_on_close=virtual)
     try:
         if read_only:
             for arm in robot.arms:
