@@ -24,10 +24,12 @@ from typing import Any
 
 import numpy as np
 
+from pushcut.robot.drivers.cameras import RealSenseCamera, RealSenseConfig, ReplayCamera, ReplayConfig
 from pushcut.robot.drivers.interface import Camera, Robot, RobotFault
 from pushcut.robot.tools.cameras import write_png
+from pushcut.robot.tools.robots import RobotChoice, open_robot
 from pushcut.robot.tools.twin_view import TwinView
-from pushcut.sim.camera_calibration import CameraCalibration, Nudge, Provenance
+from pushcut.sim.camera_calibration import CalibrationError, CameraCalibration, Nudge, Provenance
 
 OUTLINE = (0, 255, 0)
 
@@ -144,3 +146,71 @@ def format_result(result: AlignResult) -> list[str]:
         lines.append(f"wrote {result.calibration} ({result.calibration_name}); use it with "
                      f"`pushcut sim demo ... --camera-calibration {result.calibration}`")  # fmt: skip
     return lines
+
+
+@dataclass(frozen=True)
+class AlignRequest:
+    """What ``pushcut robot align`` was asked to do."""
+
+    camera: str  # head_camera
+    serial: str  # a RealSense serial, or replay:PATH (recorded frames)
+    width: int
+    height: int
+    robot: RobotChoice
+    out: Path
+    nudges: tuple[str, ...] = ()  # "dx,dy,dz,droll,dpitch,dyaw", applied in order
+    calibration: Path | None = None  # start from this pose (else the scene's nominal head camera)
+    write_calibration: Path | None = None
+    operator: str | None = None
+
+
+def parse_camera(value: str) -> tuple[str, str]:
+    """``head_camera=SERIAL`` -> (name, serial); ValueError for anything else."""
+    name, sep, serial = value.partition("=")
+    if not sep or not name or not serial:
+        raise ValueError(f"--camera takes NAME=SERIAL, e.g. head_camera=123456789012; got {value!r}")
+    if name != "head_camera":
+        raise ValueError(f"only the head camera is calibrated against the twin (--camera head_camera=SERIAL), "
+                         f"got {name!r}")  # fmt: skip
+    return name, serial
+
+
+def open_camera(name: str, serial: str, width: int, height: int) -> Camera:
+    """A RealSense by serial, or ``replay:PATH`` (recorded frames: tests, offline alignment); not yet connected."""
+    if serial.startswith("replay:"):
+        camera = ReplayCamera(ReplayConfig(serial.removeprefix("replay:"), name=name))
+        if (camera.width, camera.height) != (width, height):
+            raise RobotFault(f"{serial} holds {camera.width}x{camera.height} frames, not {width}x{height}")
+        return camera
+    return RealSenseCamera(RealSenseConfig(serial=serial, name=name, width=width, height=height, fps=30))
+
+
+def start_pose(request: AlignRequest) -> CameraCalibration | None:
+    """The calibration to start from, checked against the camera (name, resolution, serial); None: nominal."""
+    if request.calibration is None:
+        return None
+    start = CameraCalibration.load(request.calibration)
+    start.check(request.camera, request.width, request.height, str(request.calibration))
+    if start.serial != request.serial:
+        raise CalibrationError(f"{request.calibration} was made with camera {start.serial}, not {request.serial}")
+    return start
+
+
+def run(request: AlignRequest) -> AlignResult:
+    """Check the input, open the camera, the twin's view and the robot (read-only), align, write the file."""
+    nudges = [Nudge.parse(text) for text in request.nudges]
+    start = start_pose(request)
+    camera = open_camera(request.camera, request.serial, request.width, request.height)
+    view = TwinView(request.robot.task, request.width, request.height, request.robot.seed or 0)
+    try:
+        camera.connect()
+        try:
+            with open_robot(request.robot, read_only=True) as opened:
+                result, pose = align(camera, opened.robot, view, start or view.nominal_calibration(request.serial),
+                                     nudges, request.out)  # fmt: skip
+        finally:
+            camera.close()
+    finally:
+        view.close()
+    finish(pose, provenance(request.operator, request.robot.label), request.write_calibration, result)
+    return result

@@ -129,34 +129,15 @@ def align(
     the calibration file `pushcut sim ... --camera-calibration` uses. The arms are only read, never moved."""
     from pushcut.robot.drivers.interface import RobotFault
     from pushcut.robot.tools import align as align_tool
-    from pushcut.robot.tools.robots import RobotChoice, open_robot
-    from pushcut.robot.tools.twin_view import TwinView
-    from pushcut.sim.camera_calibration import CalibrationError, CameraCalibration, Nudge
+    from pushcut.robot.tools.robots import RobotChoice
 
     try:
-        name, serial = _camera_pair(camera)
-        nudges = [Nudge.parse(text) for text in nudge or []]
-        start = None
-        if calibration is not None:
-            start = CameraCalibration.load(calibration)
-            start.check(name, width, height, str(calibration))
-            if start.serial != serial:
-                raise CalibrationError(f"{calibration} was made with camera {start.serial}, not {serial}")
+        name, serial = align_tool.parse_camera(camera)
         choice = RobotChoice(robot, task, 30.0, can_left, can_right, seed=seed, can_bus=can_bus)
-        real = _open_camera(name, serial, width, height)
-        view = TwinView(task, width, height, seed)
-        try:
-            start = start or view.nominal_calibration(serial)
-            real.connect()
-            try:
-                with open_robot(choice, read_only=True) as opened:
-                    result, pose = align_tool.align(real, opened.robot, view, start, nudges, out)
-            finally:
-                real.close()
-        finally:
-            view.close()
-        align_tool.finish(pose, align_tool.provenance(operator, choice.label), write_calibration, result)
-    except (CalibrationError, RobotFault, ValueError) as error:
+        request = align_tool.AlignRequest(name, serial, width, height, choice, out, tuple(nudge or ()), calibration,
+                                          write_calibration, operator)  # fmt: skip
+        result = align_tool.run(request)
+    except (RobotFault, ValueError) as error:
         fail(str(error))
     if as_json:
         typer.echo(json.dumps(result.as_dict(), indent=1))
@@ -177,25 +158,3 @@ def _ctrl_c_sets() -> Iterator[threading.Event]:
         yield stop
     finally:
         signal.signal(signal.SIGINT, previous)
-
-
-def _camera_pair(value: str) -> tuple[str, str]:
-    name, sep, serial = value.partition("=")
-    if not sep or not name or not serial:
-        fail(f"--camera takes NAME=SERIAL, e.g. head_camera=123456789012; got {value!r}")
-    if name != "head_camera":
-        fail(f"only the head camera is calibrated against the twin (--camera head_camera=SERIAL), got {name!r}")
-    return name, serial
-
-
-def _open_camera(name: str, serial: str, width: int, height: int):  # noqa: ANN202 - a Camera
-    """A RealSense by serial, or ``replay:PATH`` (recorded frames, for tests and offline alignment)."""
-    from pushcut.robot.drivers.cameras import RealSenseCamera, RealSenseConfig, ReplayCamera, ReplayConfig
-    from pushcut.robot.drivers.interface import RobotFault
-
-    if serial.startswith("replay:"):
-        camera = ReplayCamera(ReplayConfig(serial.removeprefix("replay:"), name=name))
-        if (camera.width, camera.height) != (width, height):
-            raise RobotFault(f"{serial} holds {camera.width}x{camera.height} frames, not {width}x{height}")
-        return camera
-    return RealSenseCamera(RealSenseConfig(serial=serial, name=name, width=width, height=height, fps=30))
