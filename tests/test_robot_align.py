@@ -74,6 +74,18 @@ def test_a_correct_nudge_lowers_the_score_and_a_wrong_one_raises_it(real_frame, 
     assert blended.shape == (H, W, 3) and (blended == (0, 255, 0)).all(axis=-1).sum() > 50  # the arm outline
 
 
+def test_estimate_finds_the_pose_from_the_arms_outline(real_frame, tmp_path):
+    result = align(real_frame, tmp_path, "--estimate", "--json")
+    assert result.exit_code == 0, result.output
+    start, found = json.loads(result.stdout)["steps"]
+    assert (
+        found["nudge"].startswith("estimated (") and found["edge_distance_px"] < 1.0 < 3.0 < start["edge_distance_px"]
+    )
+    assert found["pixel_difference"] < start["pixel_difference"] / 4
+    error = np.subtract(found["position"], real_frame[1].position)
+    assert np.abs(error).max() < 0.015 < np.abs(np.subtract(start["position"], real_frame[1].position)).max()
+
+
 def test_the_written_calibration_round_trips_into_the_env(real_frame, tmp_path):
     path = tmp_path / "head.json"
     result = align(real_frame, tmp_path, "--nudge", "0.01,0,0.01,0,1,0", "--nudge", "0.01,-0.01,0.005,0,0.5,-1",

@@ -11,6 +11,8 @@ twin blended half and half, the twin's arm outline drawn in green.
 Nudges: ``dx,dy,dz`` metres in the world frame (x right along the table, y away from the robot, z up),
 ``droll,dpitch,dyaw`` degrees about the camera's own axes (roll: the image turns clockwise; pitch: the view tilts up;
 yaw: the view pans left). They accumulate in order; rerun with ``--calibration`` (the file written) to go on.
+``--estimate`` then searches the pose (within 5 cm / 5 deg) that minimises the score from the arms' visible links:
+an aid, whose blend the operator checks before writing the file.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from pushcut.robot.tools.twin_view import TwinView
 from pushcut.sim.camera_calibration import CalibrationError, CameraCalibration, Nudge, Provenance
 
 OUTLINE = (0, 255, 0)
+ESTIMATE_RANGE = np.array([0.05, 0.05, 0.05, 5.0, 5.0, 5.0])  # how far --estimate may go from its start (m, deg)
 
 
 @dataclass(frozen=True)
@@ -69,16 +72,48 @@ def outline(mask: np.ndarray) -> np.ndarray:
     return mask & ~inner
 
 
-def edge_distance(real: np.ndarray, mask: np.ndarray) -> float:
-    """Mean distance (pixels) from the twin's arm outline to the nearest edge of the real frame; nan without arms."""
+def edge_map(real: np.ndarray) -> np.ndarray:
+    """Per pixel, the distance to the nearest edge (Canny) of the real frame."""
     import cv2
 
-    boundary = outline(mask)
-    if not boundary.any():
-        return math.nan
     edges = cv2.Canny(cv2.cvtColor(real, cv2.COLOR_RGB2GRAY), 50, 150)
-    distance = cv2.distanceTransform(np.where(edges > 0, 0, 255).astype(np.uint8), cv2.DIST_L2, 3)
-    return float(distance[boundary].mean())
+    return cv2.distanceTransform(np.where(edges > 0, 0, 255).astype(np.uint8), cv2.DIST_L2, 3)
+
+
+def edge_distance(distance: np.ndarray, mask: np.ndarray) -> float:
+    """Mean distance (pixels) from the twin's arm outline to the nearest real edge (``edge_map``); nan without arms."""
+    boundary = outline(mask)
+    return float(distance[boundary].mean()) if boundary.any() else math.nan
+
+
+def estimate(
+    view: TwinView, joints: np.ndarray, distance: np.ndarray, start: CameraCalibration, max_renders: int = 200
+) -> tuple[CameraCalibration, Nudge, int]:
+    """A pattern search from ``start`` over the six nudge axes for the lowest edge distance, within
+    ``ESTIMATE_RANGE`` of it: steps of 1 cm / 1 deg, halved when no step helps, down to 1 mm / 0.1 deg. Returns the
+    pose, the nudge from ``start`` that reaches it, and the renders used. An aid: check the blend before keeping it."""
+
+    def score(values: np.ndarray) -> float:
+        value = edge_distance(distance, view.mask(joints, start.nudged(Nudge(*values))))
+        return math.inf if math.isnan(value) else value
+
+    best, best_score, renders = np.zeros(6), score(np.zeros(6)), 1
+    step = np.array([0.01, 0.01, 0.01, 1.0, 1.0, 1.0])
+    while step[0] >= 0.001 and renders < max_renders:
+        improved = False
+        for axis in range(6):
+            for sign in (1.0, -1.0):
+                candidate = best.copy()
+                candidate[axis] += sign * step[axis]
+                if np.any(np.abs(candidate) > ESTIMATE_RANGE) or renders >= max_renders:
+                    continue
+                value, renders = score(candidate), renders + 1
+                if value < best_score - 1e-9:
+                    best, best_score, improved = candidate, value, True
+        if not improved:
+            step = step / 2
+    nudge = Nudge(*best)
+    return start.nudged(nudge), nudge, renders
 
 
 def blend(real: np.ndarray, twin: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -99,9 +134,11 @@ def align(
     start: CameraCalibration,
     nudges: list[Nudge],
     out: Path,
+    estimate_pose: bool = False,
 ) -> tuple[AlignResult, CameraCalibration]:
-    """Score ``start`` and each accumulated nudge against one real frame; returns the steps and the final pose.
-    The camera and the robot must be connected (the robot only read)."""
+    """Score ``start`` and each accumulated nudge against one real frame, then (``estimate_pose``) the pose
+    :func:`estimate` finds from there; returns the steps and the final pose. The camera and the robot must be
+    connected (the robot only read)."""
     if (camera.width, camera.height) != (view.width, view.height):
         raise RobotFault(f"camera {camera.name} delivers {camera.width}x{camera.height}, the twin renders "
                          f"{view.width}x{view.height}")  # fmt: skip
@@ -109,17 +146,25 @@ def align(
     joints = robot.get_state().vector
     out.mkdir(parents=True, exist_ok=True)
     result = AlignResult(start.camera, start.serial, (start.width, start.height), [float(v) for v in joints])
+    distance = edge_map(real)
     pose = start
-    for step, nudge in enumerate([None, *nudges]):
-        if nudge is not None:
-            pose = pose.nudged(nudge)
+
+    def record(label: str | None) -> None:
         twin, mask = view.render(joints, pose)
+        step = len(result.steps)
         path = out / f"align_{step}.png"
         write_png(path, blend(real, twin, mask))
         difference = float(np.abs(real.astype(float) - twin.astype(float)).mean())
-        result.steps.append(AlignStep(step, None if nudge is None else str(nudge), pose.position,
-                                      tuple(round(v, 4) for v in pose.rpy_deg), edge_distance(real, mask),
-                                      difference, str(path)))  # fmt: skip
+        result.steps.append(AlignStep(step, label, pose.position, tuple(round(v, 4) for v in pose.rpy_deg),
+                                      edge_distance(distance, mask), difference, str(path)))  # fmt: skip
+
+    record(None)
+    for nudge in nudges:
+        pose = pose.nudged(nudge)
+        record(str(nudge))
+    if estimate_pose:
+        pose, found, renders = estimate(view, joints, distance, pose)
+        record(f"estimated ({renders} renders): {found}")
     return result, pose
 
 
@@ -138,7 +183,7 @@ def format_result(result: AlignResult) -> list[str]:
     for s in result.steps:
         x, y, z = s.position
         roll, pitch, yaw = s.rpy_deg
-        what = "start" if s.nudge is None else f"nudge {s.nudge}"
+        what = "start" if s.nudge is None else s.nudge if s.nudge.startswith("estimated") else f"nudge {s.nudge}"
         lines.append(f"[{s.step}] {what}\n    pose xyz {x:.4f} {y:.4f} {z:.4f} m, rpy {roll:.2f} {pitch:.2f} "
                      f"{yaw:.2f} deg; score {s.edge_distance_px:.2f} px, pixel difference {s.pixel_difference:.1f}"
                      f" -> {s.image}")  # fmt: skip
@@ -162,6 +207,7 @@ class AlignRequest:
     calibration: Path | None = None  # start from this pose (else the scene's nominal head camera)
     write_calibration: Path | None = None
     operator: str | None = None
+    estimate: bool = False  # after the nudges, search the pose that puts the arms' outline on the real edges
 
 
 def parse_camera(value: str) -> tuple[str, str]:
@@ -207,7 +253,7 @@ def run(request: AlignRequest) -> AlignResult:
         try:
             with open_robot(request.robot, read_only=True) as opened:
                 result, pose = align(camera, opened.robot, view, start or view.nominal_calibration(request.serial),
-                                     nudges, request.out)  # fmt: skip
+                                     nudges, request.out, request.estimate)  # fmt: skip
         finally:
             camera.close()
     finally:

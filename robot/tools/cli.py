@@ -113,6 +113,9 @@ def align(
     ] = None,
     width: Annotated[int, typer.Option("--width", help="Camera resolution: the policy's image size.")] = 320,
     height: Annotated[int, typer.Option("--height", help="Camera resolution: the policy's image size.")] = 240,
+    estimate: Annotated[
+        bool, typer.Option("--estimate", help="Then search the pose from the arms' outline (within 5 cm / 5 deg).")
+    ] = False,
     task: Annotated[str, typer.Option("--task", help="The twin's scene (only the arms are scored).")] = "click_bell",
     seed: Annotated[int, typer.Option("--seed", help="The twin's scene layout.")] = 0,
     operator: Annotated[str | None, typer.Option("--operator", help="Who aligned (default: the login).")] = None,
@@ -135,7 +138,7 @@ def align(
         name, serial = align_tool.parse_camera(camera)
         choice = RobotChoice(robot, task, 30.0, can_left, can_right, seed=seed, can_bus=can_bus)
         request = align_tool.AlignRequest(name, serial, width, height, choice, out, tuple(nudge or ()), calibration,
-                                          write_calibration, operator)  # fmt: skip
+                                          write_calibration, operator, estimate)  # fmt: skip
         result = align_tool.run(request)
     except (RobotFault, ValueError) as error:
         fail(str(error))

@@ -47,17 +47,25 @@ class TwinView:
         ``calibration``'s pose and field of view."""
         self.env.pose_arms(joints)
         self.env.apply_camera_calibration(calibration)
+        self._renderer.update_scene(self.env.data, self._camera)
+        rgb = self._renderer.render().copy()
+        return rgb, self._arm_mask()
+
+    def mask(self, joints: np.ndarray, calibration: CameraCalibration) -> np.ndarray:
+        """Only the arms' mask (half the work of :meth:`render`)."""
+        self.env.pose_arms(joints)
+        self.env.apply_camera_calibration(calibration)
+        return self._arm_mask()
+
+    def _arm_mask(self) -> np.ndarray:
         renderer = self._renderer
-        renderer.update_scene(self.env.data, self._camera)
-        rgb = renderer.render().copy()
         renderer.enable_segmentation_rendering()
         try:
             renderer.update_scene(self.env.data, self._camera)
             segmentation = renderer.render()
         finally:
             renderer.disable_segmentation_rendering()
-        mask = (segmentation[..., 1] == _GEOM) & np.isin(segmentation[..., 0], self.arm_geoms)
-        return rgb, mask
+        return (segmentation[..., 1] == _GEOM) & np.isin(segmentation[..., 0], self.arm_geoms)
 
     def close(self) -> None:
         self._renderer.close()
