@@ -66,7 +66,9 @@ class CameraCalibration:
         if not 1.0 < self.fovy_deg < 179.0 or self.width < 1 or self.height < 1:
             raise CalibrationError(f"camera calibration: fovy {self.fovy_deg} deg or resolution "
                                    f"{self.width}x{self.height} out of range")  # fmt: skip
-        q = q / norm * (1.0 if q[0] >= 0 else -1.0)
+        if abs(norm - 1.0) > 1e-12:  # a unit quaternion read back from a file keeps its exact bits (and its hash)
+            q = q / norm
+        q = q if q[0] >= 0 else -q
         object.__setattr__(self, "quaternion", tuple(float(v) for v in q))
         object.__setattr__(self, "position", tuple(float(v) for v in position))
 
@@ -179,7 +181,7 @@ class Nudge:
     dx: float = 0.0  # metres, world frame
     dy: float = 0.0
     dz: float = 0.0
-    roll_deg: float = 0.0  # about the viewing direction (the image turns clockwise)
+    roll_deg: float = 0.0  # about the viewing direction (the camera turns clockwise seen from behind it)
     pitch_deg: float = 0.0  # about the camera's x axis (the view tilts up)
     yaw_deg: float = 0.0  # about the camera's y axis (the view pans left)
 

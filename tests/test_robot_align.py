@@ -6,6 +6,7 @@ calibration for another camera or resolution is one line and nothing runs."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import json
 import uuid
@@ -22,9 +23,10 @@ from pushcut.robot.drivers.virtual_piper import VirtualPiper, VirtualPiperConfig
 from pushcut.robot.trials.config import RunnerConfig, RunnerError, calibration_summary
 from pushcut.robot.trials.rig import build_robot
 from pushcut.sim import make
-from pushcut.sim.camera_calibration import CalibrationError, CameraCalibration, Nudge, quat_to_matrix
+from pushcut.sim.camera_calibration import CalibrationError, CameraCalibration, Nudge, as_calibration, quat_to_matrix
 from pushcut.sim.dataset import DemoDataset
 from pushcut.sim.demos import generate_demos
+from pushcut.sim.registry import make_config
 
 W, H = 160, 120
 OFFSET = "0.02,-0.01,0.015,0,1.5,-1"  # the real camera's pose relative to the scene's nominal head camera
@@ -215,3 +217,23 @@ def test_align_on_the_virtual_piper_only_reads_the_arms(real_frame, tmp_path):
     finally:
         for piper in pipers.values():
             piper.close()
+
+
+def test_nudge_axes_and_file_round_trip_keep_the_hash(tmp_path):
+    start = nominal("42")
+    forward = -start.rotation[:, 2]
+    tilted = -start.nudged(Nudge(pitch_deg=5.0)).rotation[:, 2]
+    panned = -start.nudged(Nudge(yaw_deg=5.0)).rotation[:, 2]
+    rolled = start.nudged(Nudge(roll_deg=5.0)).rotation
+    assert tilted[2] > forward[2] and panned[0] < forward[0] - 0.05  # up; to the left (world -x, the camera faces +y)
+    np.testing.assert_allclose(-rolled[:, 2], forward, atol=1e-12)  # roll keeps the viewing direction
+    assert rolled[:, 0] @ start.rotation[:, 1] < 0  # the camera's right axis dips: clockwise seen from behind
+    moved = start.nudged(Nudge(0.01, -0.02, 0.03))
+    np.testing.assert_allclose(np.subtract(moved.position, start.position), [0.01, -0.02, 0.03], atol=1e-12)
+    calibration = start.nudged(Nudge(0.01, 0.0, 0.0, 1.0, 2.0, 3.0))
+    path = calibration.write(tmp_path / "c.json")
+    assert CameraCalibration.load(path) == calibration and CameraCalibration.load(path).sha256 == calibration.sha256
+    stored = json.loads(
+        json.dumps(dataclasses.asdict(make_config(image_width=W, image_height=H, camera_calibration=str(path))))
+    )
+    assert as_calibration(stored["camera_calibration"]).name == calibration.name

@@ -9,10 +9,10 @@ absolute pixel difference is reported beside it. Each step writes ``OUT/align_<s
 twin blended half and half, the twin's arm outline drawn in green.
 
 Nudges: ``dx,dy,dz`` metres in the world frame (x right along the table, y away from the robot, z up),
-``droll,dpitch,dyaw`` degrees about the camera's own axes (roll: the image turns clockwise; pitch: the view tilts up;
-yaw: the view pans left). They accumulate in order; rerun with ``--calibration`` (the file written) to go on.
-``--estimate`` then searches the pose (within 5 cm / 5 deg) that minimises the score from the arms' visible links:
-an aid, whose blend the operator checks before writing the file.
+``droll,dpitch,dyaw`` degrees about the camera's own axes (roll: the camera turns clockwise seen from behind;
+pitch: the view tilts up; yaw: the view pans left). They accumulate in order; rerun with ``--calibration`` (the file
+written) to go on. ``--estimate`` then searches the pose (within 5 cm / 5 deg) that minimises the score from the
+arms' visible links: an aid, whose blend the operator checks before writing the file.
 """
 
 from __future__ import annotations
