@@ -153,7 +153,7 @@ def test_cli_replay_on_the_virtual_piper_homes_then_plays_and_tracks(demo_path, 
     prefix, pipers = emulators
     demo = load_demo(demo_path)
     result = invoke("--demo", str(demo_path), "--speed", "1", "--robot", "piper", "--can-left", f"{prefix}-left",
-                    "--can-right", f"{prefix}-right", "--can-bus", "virtual", "--json")  # fmt: skip
+                    "--can-right", f"{prefix}-right", "--can-bus", "virtual", "--json", "--yes")  # fmt: skip
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert report["completed"] and report["robot"] == f"piper ({prefix}-left, {prefix}-right)"
@@ -164,6 +164,16 @@ def test_cli_replay_on_the_virtual_piper_homes_then_plays_and_tracks(demo_path, 
     joints = {j["name"]: j for j in report["joints"]}
     # the emulated arm follows at its speed limit: a lag of a few degrees while the right arm moves, none on the left
     assert 0.05 < joints["right_joint2"]["max"] < 10.0 and joints["left_joint2"]["max"] < 1.0
+
+
+def test_real_arms_move_only_after_the_operator_confirms(demo_path, emulators):
+    prefix, pipers = emulators
+    result = CliRunner().invoke(app, ["robot", "replay", "--demo", str(demo_path), "--robot", "piper", "--can-left",
+                                      f"{prefix}-left", "--can-right", f"{prefix}-right", "--can-bus", "virtual"],
+                                input="n\n")  # fmt: skip
+    assert result.exit_code == 1 and "Is the workspace clear" in result.stderr
+    assert result.stderr.strip().endswith("error: not confirmed: nothing moved")
+    assert all(len(piper.received(0x471)) == 0 and len(piper.received(0x155)) == 0 for piper in pipers.values())
 
 
 def test_ctrl_c_stops_the_replay_and_the_arms_hold(demo_path):

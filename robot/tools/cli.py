@@ -64,6 +64,7 @@ def replay(
     can_right: Annotated[str, typer.Option("--can-right", help="piper: CAN interface of the right arm.")] = (
         "can_right"
     ),
+    yes: Annotated[bool, typer.Option("--yes", help="piper: do not ask before the arms move.")] = False,
     can_bus: Annotated[str, typer.Option("--can-bus", hidden=True, help="socketcan, or virtual (tests).")] = (
         "socketcan"
     ),
@@ -83,6 +84,11 @@ def replay(
         episode = load_demo(demo, task)
         choice = RobotChoice("sim" if dry_run else robot, episode.task, episode.action_hz, can_left, can_right,
                              seed=episode.seed, can_bus=can_bus)  # fmt: skip
+        if choice.kind == "piper" and not yes:
+            question = (f"The real arms will walk to the ready pose, then play {len(episode.actions)} actions of "
+                        f"{episode.task} at speed {speed}. Is the workspace clear and the e-stop at hand?")  # fmt: skip
+            if not typer.confirm(question, default=False, err=True):
+                fail("not confirmed: nothing moved", 1)
         with open_robot(choice) as opened, _ctrl_c_sets() as stop:
             typer.echo(f"homing, then {len(episode.actions)} actions at speed {speed} on {choice.label} "
                        "(Ctrl-C stops: the arms hold where they are)", err=True)  # fmt: skip
