@@ -25,7 +25,7 @@ from pushcut.robot.drivers.bimanual import VirtualBimanual
 from pushcut.robot.drivers.virtual_piper import VirtualPiper, VirtualPiperConfig
 from pushcut.robot.tools.demo_file import ReplayError, load_demo
 from pushcut.robot.tools.preflight import preflight
-from pushcut.robot.tools.replay import TimelineSource, replay
+from pushcut.robot.tools.replay import SETTLE_S, TimelineSource, replay
 from pushcut.sim import piper_spec as spec
 from pushcut.sim.demos import generate_demos
 from pushcut.testing.robot_doubles import RecordingRobot
@@ -56,14 +56,15 @@ def test_dry_run_plays_the_demo_on_the_twin_and_reports_tracking_and_timing(demo
     assert report["completed"] and report["end_reason"] == "done" and report["robot"] == "sim"
     assert report["safety"] == "first_run" and report["sim_success"] is True
     assert math.isclose(report["planned_s"], len(demo.actions) / (demo.action_hz * 0.5))
-    assert abs(report["actual_s"] - report["planned_s"]) < 0.1
+    # arrival at the last action: after the plan's end (the arm lags its command), within the settling time
+    assert report["planned_s"] < report["actual_s"] < report["planned_s"] + SETTLE_S
     joints = {j["name"]: j for j in report["joints"]}
     assert list(joints) == list(spec.ACTION_NAMES)
     assert joints["right_joint1"]["unit"] == "deg" and joints["right_gripper"]["unit"] == "mm"
     # click_bell presses with the right arm: it moved and the twin tracked it to within a few degrees
     assert 0.05 < joints["right_joint2"]["max"] < 6.0 and joints["left_joint1"]["max"] < 0.5
     assert all(j["rms"] <= j["max"] for j in joints.values())
-    assert report["ticks"] > report["planned_s"] * 80
+    assert report["ticks"] > report["planned_s"] * 50  # a 100 Hz servo loop (with slack for a loaded machine)
 
 
 def test_the_text_report_has_one_line_per_joint(demo_path):
@@ -157,7 +158,7 @@ def test_cli_replay_on_the_virtual_piper_homes_then_plays_and_tracks(demo_path, 
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert report["completed"] and report["robot"] == f"piper ({prefix}-left, {prefix}-right)"
-    assert report["sim_success"] is None and abs(report["actual_s"] - report["planned_s"]) < 0.1
+    assert report["sim_success"] is None and report["planned_s"] < report["actual_s"] < report["planned_s"] + SETTLE_S
     right = pipers["right"].state()
     np.testing.assert_allclose(right.joints, demo.actions[-1, 7:13], atol=0.02)  # homed from rest, then played
     assert len(pipers["right"].received(0x155)) > 100 and right.power_cuts == 0
@@ -192,7 +193,7 @@ def test_ctrl_c_stops_the_replay_and_the_arms_hold(demo_path):
     assert process.returncode == 1, stderr
     report = json.loads(stdout)
     assert report["end_reason"] == "operator_stop" and not report["completed"] and report["fault"] is None
-    assert report["actual_s"] < report["planned_s"] / 2
+    assert report["actual_s"] is None  # stopped half-way: never arrived at the last action
 
 
 def test_replay_refuses_an_arm_in_fault_and_sends_no_joint_frame(demo_path):

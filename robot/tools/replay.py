@@ -8,7 +8,8 @@ action must be that pose; only then does the demonstration play. The demonstrati
 :class:`~pushcut.robot.control.executor.ChunkExecutor`: every request is answered at once with the demonstration's
 timeline sampled at the executor's action times (``t0 + (j + 1) / rate``, the first request at ``t0``), so stale
 dropping and crossfading leave it unchanged; ``speed`` slows the rate. After the last action the arms get
-``SETTLE_S`` to arrive, measured too.
+``SETTLE_S`` to arrive, measured too. The actual duration ends when the measured arm joints reach the last action
+(within ``ARRIVED_RAD``, and stay there), so it includes the arms' lag and the filter's slowing.
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ from pushcut.robot.trials.play import go_ready, safety_config
 from pushcut.robot.trials.rig import Rig
 from pushcut.sim import piper_spec as spec
 
-SETTLE_S = 0.5
+SETTLE_S = 1.0
+ARRIVED_RAD = 0.02  # every arm joint this close to the demonstration's last action: arrived
 START_TOLERANCE_RAD = 0.05  # the demonstration's first action vs the ready pose the arms were homed to
 CHUNK = 10
 _ARM_DIMS = np.r_[spec.LEFT_ARM_SLICE, spec.RIGHT_ARM_SLICE]
@@ -86,7 +88,7 @@ class ReplayReport:
     end_reason: str  # done | fault | operator_stop | ...
     fault: str | None
     planned_s: float  # the demonstration's length at this speed
-    actual_s: float  # first request to the last action reached (settling excluded)
+    actual_s: float | None  # first request until the measured arms reach the last action (None: not within SETTLE_S)
     ticks: int
     late_ticks: int  # ticks more than one servo period late
     period_error_p95_ms: float
@@ -114,6 +116,16 @@ class _Tracker:
             self.times.append(tick.time)
             self.commanded.append(tick.commanded)
             self.measured.append(tick.measured)
+
+    def arrival(self, last: np.ndarray) -> float | None:
+        """Seconds from the first request until the measured arm joints reached ``last`` and stayed; None if not."""
+        if not self.times:
+            return None
+        away = np.abs(np.array(self.measured)[:, _ARM_DIMS] - last[_ARM_DIMS]).max(axis=1) > ARRIVED_RAD
+        if away[-1]:
+            return None
+        first = int(np.flatnonzero(away)[-1]) + 1 if away.any() else 0
+        return float(self.times[first] - self.source.t0)
 
     def errors(self) -> list[JointError]:
         if not self.times:
@@ -182,7 +194,7 @@ def replay(
                              on_tick=tracker.on_tick)  # fmt: skip
     limit = len(demo.actions) + math.ceil((SETTLE_S + 2.0) * rate)  # a backstop: done() ends it first
     report = executor.run(stop=stop, done=done, max_actions=limit)
-    actual = (min(time.monotonic(), source.end) - source.t0) if source.t0 is not None else 0.0
+    actual = tracker.arrival(demo.actions[-1])
     return ReplayReport(
         demo=str(demo.path), task=demo.task, robot=robot_name, speed=speed, safety=safety, end_reason=report.reason,
         fault=report.fault, planned_s=len(demo.actions) / rate, actual_s=actual, ticks=report.ticks,
@@ -190,6 +202,10 @@ def replay(
         period_error_max_ms=_finite(report.period_error_ms.max), joints=tracker.errors(),
         safety_events=dict(report.event_counts), sim_success=None if success is None else bool(success()),
     )  # fmt: skip
+
+
+def _seconds(value: float | None) -> str:
+    return f"{value:.2f} s" if value is not None else f"not arrived within {SETTLE_S} s of the end"
 
 
 def _finite(value: float) -> float:
@@ -201,7 +217,7 @@ def format_report(report: ReplayReport) -> list[str]:
     lines = [
         f"{report.demo}: {report.task} on {report.robot} at speed {report.speed} ({report.safety} safety): "
         f"{report.end_reason}{fault}",
-        f"timing: planned {report.planned_s:.2f} s, actual {report.actual_s:.2f} s, {report.ticks} ticks, "
+        f"timing: planned {report.planned_s:.2f} s, actual {_seconds(report.actual_s)}, {report.ticks} ticks, "
         f"{report.late_ticks} late (> 1 period), period error p95 {report.period_error_p95_ms:.2f} ms "
         f"max {report.period_error_max_ms:.2f} ms",
         f"{'joint':<18} {'rms':>8} {'max':>8} {'held back':>10}  (commanded vs measured; filter vs demo)",
