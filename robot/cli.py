@@ -65,6 +65,10 @@ def run(
     ),
     timeout_s: Annotated[float, typer.Option("--timeout", help="Seconds to wait for the policy server.")] = 5.0,
     new_session: Annotated[bool, typer.Option("--new-session", help="Do not resume the matching session.")] = False,
+    camera_calibration: Annotated[
+        Path | None,
+        typer.Option("--camera-calibration", help="Head camera calibration (`pushcut robot align`); sim: the twin's."),
+    ] = None,
 ) -> None:
     """Run (or resume) a session of trials of a served policy; every finished trial is saved at once."""
     from pushcut.common.conventions import EVAL_SEED_START
@@ -82,7 +86,7 @@ def run(
             video_cameras=() if no_video else (tuple(video_camera) if video_camera else None),
             server_timeout_s=timeout_s, new_session=new_session, can_left=can_left, can_right=can_right,
             safety=safety, servo_hz=servo_hz, home=not no_home,
-            camera_serials=_pairs(camera or [], "--camera"),
+            camera_serials=_pairs(camera or [], "--camera"), camera_calibration=camera_calibration,
         )  # fmt: skip
         runner = TrialRunner(config, ConsoleOperator())
         session = runner.run()

@@ -143,6 +143,9 @@ def demo(
     image_width: int = 320,
     image_height: int = 240,
     overwrite: Annotated[bool, typer.Option(help="Delete a dataset already in --out instead of resuming it.")] = False,
+    camera_calibration: Annotated[
+        Path | None, typer.Option("--camera-calibration", help="Head camera pose from `pushcut robot align`.")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Record expert demonstrations; seeds where the expert fails are filtered out. Reruns resume."""
@@ -158,8 +161,9 @@ def demo(
             workers=workers,
             progress=not as_json,
             overwrite=overwrite,
-            env_overrides={"randomization": randomization, "image_width": image_width, "image_height": image_height},
-        )
+            env_overrides={"randomization": randomization, "image_width": image_width, "image_height": image_height,
+                           "camera_calibration": camera_calibration},
+        )  # fmt: skip
     except (ValueError, PermissionError) as error:
         fail(str(error))
     if as_json:

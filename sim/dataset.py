@@ -177,6 +177,14 @@ class DemoDataset:
         )
         self.entries: list[dict[str, Any]] = self.index["episodes"]
 
+    @property
+    def camera_calibration(self) -> dict[str, str] | None:
+        """The head camera calibration the demonstrations were rendered with (name and sha256), None for the
+        scene's nominal camera: checkpoints trained on the data record it."""
+        from pushcut.sim.camera_calibration import summary_of
+
+        return summary_of(self.index["env_config"].get("camera_calibration"))
+
     def __len__(self) -> int:
         return len(self.entries)
 

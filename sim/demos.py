@@ -99,6 +99,8 @@ def _record_seed(seed: int) -> tuple[ExpertResult, str | None]:
         "action_hz": env.config.action_hz,
         "privileged_bodies": json.dumps(list(env.task.privileged_bodies())),
     }
+    if env.config.camera_calibration is not None:  # the head camera's provenance, for the checkpoints trained on it
+        attrs["camera_calibration"] = json.dumps(env.config.camera_calibration.summary())
     recorder.write(_worker_out / "data" / name, attrs)
     return result, name
 

@@ -23,6 +23,7 @@ import atexit
 import string
 import weakref
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
@@ -33,6 +34,7 @@ from pushcut.common.conventions import DEFAULT_ACTION_HZ
 from pushcut.sim import piper_spec as spec
 from pushcut.sim import randomization as dr
 from pushcut.sim import scene
+from pushcut.sim.camera_calibration import CameraCalibration, as_calibration
 from pushcut.sim.geometry import Pose
 from pushcut.sim.strategy import ManipulationTrace
 from pushcut.sim.tasks.base import Task
@@ -67,8 +69,17 @@ class EnvConfig:
     instruction_split: str = "seen"
     # Domain randomisation switches (all off = RoboTwin's demo_clean).
     randomization: dr.RandomizationConfig = field(default_factory=dr.RandomizationConfig)
+    # The head camera's pose and field of view from `pushcut robot align` (a CameraCalibration or its file); None:
+    # the scene's nominal pose. Domain randomisation jitters around it.
+    camera_calibration: CameraCalibration | None = None
 
     def __post_init__(self) -> None:
+        named = isinstance(self.camera_calibration, str | Path)
+        source = f"camera calibration {self.camera_calibration}" if named else ""
+        calibration = as_calibration(self.camera_calibration)
+        object.__setattr__(self, "camera_calibration", calibration)
+        if calibration is not None:
+            calibration.check("head_camera", self.image_width, self.image_height, source)
         unknown = [c for c in self.cameras if c not in CAMERA_NAMES]
         if unknown:
             raise ValueError(f"unknown camera(s) {unknown}; expected a subset of {sorted(CAMERA_NAMES)}")
@@ -115,6 +126,8 @@ class DualPiperEnv(gym.Env):
         self._max_joint_delta = spec.MAX_JOINT_SPEED_RAD_S * self.control_dt
         self._arm_dims = np.r_[spec.LEFT_ARM_SLICE, spec.RIGHT_ARM_SLICE]
         self._cache_ids()
+        if self.config.camera_calibration is not None:  # before the randomiser reads the nominal pose
+            self.apply_camera_calibration(self.config.camera_calibration)
         self.randomizer = dr.DomainRandomizer(self.model, self.config.randomization)
         task.bind(self)
         self._renderer: mujoco.Renderer | None = None
@@ -217,6 +230,30 @@ class DualPiperEnv(gym.Env):
         self._traced_geoms = self.body_geoms(body)
         self.trace = ManipulationTrace(start=self.body_position(body))
         return self.get_obs(), {"seed": seed, "instruction": self.instruction, "success": False}
+
+    def apply_camera_calibration(self, calibration: CameraCalibration) -> None:
+        """Put the head camera at the calibrated pose and field of view (the model's values: randomisation and
+        rendering use them from now on)."""
+        cam = self.camera_ids["head_camera"]
+        self.model.cam_pos[cam] = calibration.position
+        self.model.cam_quat[cam] = calibration.quaternion
+        self.model.cam_fovy[cam] = calibration.fovy_deg
+        self._update_frames()
+
+    def pose_arms(self, joints: np.ndarray) -> None:
+        """Set both arms to a measured 14-D state at once (no physics, no servo change) and update the kinematics:
+        for rendering the twin where the real arms are."""
+        state = np.asarray(joints, dtype=float)
+        if state.shape != (spec.ACTION_DIM,) or not np.isfinite(state).all():
+            raise ValueError(f"joints must be 14 finite numbers (rad, grippers 0..1), got {state!r}")
+        self._set_joint_state(state)
+        self._update_frames()
+
+    def _update_frames(self) -> None:
+        """Body, camera and light frames from qpos and the model (what rendering reads), without physics."""
+        mujoco.mj_kinematics(self.model, self.data)
+        mujoco.mj_comPos(self.model, self.data)
+        mujoco.mj_camlight(self.model, self.data)
 
     def _set_joint_state(self, action: np.ndarray) -> None:
         for arm, sl, gi in (("left", spec.LEFT_ARM_SLICE, 6), ("right", spec.RIGHT_ARM_SLICE, 13)):

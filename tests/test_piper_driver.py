@@ -1,6 +1,7 @@
 """The Piper driver through the real piper_sdk code, against the virtual Piper on python-can's virtual bus."""
 
 import math
+import re
 import struct
 import time
 import uuid
@@ -131,7 +132,9 @@ def test_feedback_loss_is_a_fault_within_the_timeout(rig):
     assert time.monotonic() - start < 0.15 + 0.2  # timeout + scheduling slack on a loaded machine
     assert "feedback lost" in arm.read().fault
     emulator.resume_feedback()
-    assert wait_until(lambda: arm.read().fault is None, timeout=1.0)
+    assert wait_until(lambda: "unacknowledged fault: feedback lost" in (arm.read().fault or ""), timeout=1.0)
+    arm.acknowledge_fault()
+    assert arm.read().fault is None
 
 
 @pytest.mark.parametrize(
@@ -209,3 +212,61 @@ def test_wrong_can_name_with_socketcan_is_a_clear_fault():
     assert time.monotonic() - start < 1.0
     with pytest.raises(RobotFault, match="not connected"):
         arm.send(np.zeros(6), 0.0)
+
+
+def _clear_limit(arm, emulator):
+    arm._sdk.JointCtrl(0, 0, 0, 0, 0, 0)  # an in-range target clears the emulated arm's limit flags
+
+
+FAULTS = {  # kind: (inject, clear, words the refusal names)
+    "feedback lost": (lambda a, e: e.stop_feedback(), lambda a, e: e.resume_feedback(), "feedback lost"),
+    "collision": (lambda a, e: e.force_arm_status(0x07), lambda a, e: e.force_arm_status(None), "collision (0x07)"),
+    "joint limit": (lambda a, e: a._sdk.JointCtrl(0, 0, 0, 200_000, 0, 0), _clear_limit, "joint 4 angle limit"),
+    "communication error": (lambda a, e: e.set_comm_errors((2,)), lambda a, e: e.set_comm_errors(()),
+                            "joint 2 communication error"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("kind", FAULTS)
+def test_after_a_fault_no_joint_frame_reaches_the_bus_until_healthy_and_acknowledged(rig, kind):
+    inject, clear, words = FAULTS[kind]
+    arm, emulator = rig()
+    arm.send(READY_POSE, 0.5)
+    inject(arm, emulator)
+    assert wait_until(lambda: words in (arm.read().fault or ""), timeout=2.0), arm.read().fault
+    frames = len(emulator.received(0x155))
+    with pytest.raises(RobotFault, match=rf"left: refusing motion: .*{re.escape(words)}"):
+        arm.send(READY_POSE, 0.5)
+    time.sleep(0.05)  # frames still in flight would have arrived
+    assert len(emulator.received(0x155)) == frames, "a joint frame reached the bus while the fault stood"
+    clear(arm, emulator)
+    assert wait_until(lambda: "unacknowledged fault" in (arm.read().fault or ""), timeout=2.0), arm.read().fault
+    frames = len(emulator.received(0x155))
+    with pytest.raises(RobotFault, match=rf"until the fault is acknowledged: .*{re.escape(words)}.*acknowledge_fault"):
+        arm.send(READY_POSE, 0.5)
+    time.sleep(0.05)
+    assert len(emulator.received(0x155)) == frames, "a joint frame reached the bus before the acknowledgement"
+    arm.acknowledge_fault()
+    arm.send(READY_POSE, 0.5)
+    assert wait_until(lambda: len(emulator.received(0x155)) > frames)
+
+
+def test_a_standing_fault_cannot_be_acknowledged(rig):
+    arm, emulator = rig()
+    emulator.force_arm_status(0x07)
+    assert wait_until(lambda: "collision" in (arm.read().fault or ""))
+    with pytest.raises(RobotFault, match=r"cannot acknowledge, the fault stands: arm status collision \(0x07\)"):
+        arm.acknowledge_fault()
+    with pytest.raises(RobotFault, match="reports arm status collision"):
+        arm.connect()  # reconnecting does not clear it either
+
+
+def test_connect_right_after_release_power_waits_for_the_status_after_the_reset(rig):
+    arm, emulator = rig()
+    arm.emergency_stop()
+    assert wait_until(lambda: emulator.state().estopped)
+    arm.release_power(confirm=True)
+    arm.connect()  # back to back: the decoded status still says e-stop until fresh frames arrive
+    assert not emulator.state().estopped and all(emulator.state().enabled)
+    sent, _ = arm.send(READY_POSE, 0.0)
+    assert wait_until(lambda: np.allclose(arm.read().joints, sent, atol=1e-4), timeout=2.0)

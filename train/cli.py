@@ -133,6 +133,9 @@ def eval_sim(
         str, typer.Option(help="Instruction templates: seen (training) or unseen (held out from training).")
     ] = "seen",
     device: Annotated[str | None, typer.Option("--device", help="torch device, e.g. cuda:0 (default: cpu).")] = None,
+    camera_calibration: Annotated[
+        Path | None, typer.Option("--camera-calibration", help="Head camera pose from `pushcut robot align`.")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the full result as JSON.")] = False,
 ) -> None:
     """Closed-loop evaluation of a checkpoint in simulation (greedy decoding, held-out seeds)."""
@@ -142,6 +145,8 @@ def eval_sim(
     overrides = {"randomization": randomization, "instruction_split": instructions}
     if step_limit is not None:
         overrides["step_limit"] = step_limit
+    if camera_calibration is not None:
+        overrides["camera_calibration"] = str(camera_calibration)
     try:
         result = evaluate(
             checkpoint,

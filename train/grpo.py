@@ -61,6 +61,7 @@ import torch
 
 from pushcut.common.conventions import EVAL_SEED_START, RL_SEED_START
 from pushcut.common.stats import wilson_interval
+from pushcut.sim.camera_calibration import summary_of
 from pushcut.train.checkpoint import (
     LoadedCheckpoint,
     find_checkpoints,
@@ -438,7 +439,8 @@ def save_step(out: Path, step: int, policy: VLAPolicy, loaded: LoadedCheckpoint,
         tasks=list(dict.fromkeys([*meta["tasks"], *config.tasks])), action_names=meta["action_names"],
         training_state={"optimizer": optimizer_state, "step": step, "elapsed_s": elapsed_s},
         extra={"grpo_config": config.to_dict(), "init": str(config.init), "init_step": meta["step"],
-               "camera_shape": meta.get("extra", {}).get("camera_shape")},
+               "camera_shape": meta.get("extra", {}).get("camera_shape"),
+               "camera_calibration": summary_of(config.env_overrides.get("camera_calibration"))},
     )  # fmt: skip
     update_link(out / "latest", ckpt)
     for old in find_checkpoints(out / "checkpoints"):

@@ -344,6 +344,7 @@ def train_sft(config: SFTConfig) -> dict[str, Any]:
                 "dataset": str(config.data),
                 "episodes": len(episodes),
                 "camera_shape": list(demos.image_shape),  # what the server announces to robots
+                "camera_calibration": demos.camera_calibration,  # the head camera's provenance (None: nominal)
             },
         )
         update_link(out / "latest", path)

@@ -27,7 +27,8 @@ import numpy as np
 from pushcut.robot.drivers.interface import Frame, RobotFault
 
 
-def _realsense() -> Any:
+def realsense_module() -> Any:
+    """The pyrealsense2 module; RobotFault with what to install when it cannot be imported."""
     try:
         import pyrealsense2 as rs
     except ImportError as e:
@@ -39,7 +40,7 @@ def _realsense() -> Any:
 
 def realsense_serials() -> list[str]:
     """Serial numbers of the RealSense devices connected now (fast; starts nothing)."""
-    rs = _realsense()
+    rs = realsense_module()
     return [dev.get_info(rs.camera_info.serial_number) for dev in rs.context().query_devices()]
 
 
@@ -64,7 +65,7 @@ class RealSenseCamera:
 
     def connect(self) -> None:
         c = self.config
-        rs = _realsense()
+        rs = realsense_module()
         serials = realsense_serials()
         if c.serial not in serials:
             raise RobotFault(
@@ -89,7 +90,7 @@ class RealSenseCamera:
     def read(self) -> Frame:
         if self._pipeline is None:
             raise RobotFault(f"camera '{self.name}' is not connected")
-        rs = _realsense()
+        rs = realsense_module()
         deadline = time.monotonic() + self.config.timeout_s
         while True:
             remaining_ms = int(max(0.0, deadline - time.monotonic()) * 1000)

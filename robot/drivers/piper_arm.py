@@ -21,13 +21,18 @@ Pitfalls of piper_sdk (0.6) handled here:
   ``feedback_timeout_s`` or ``isOk()`` False (about 0.35 s without frames) is a "feedback lost" fault.
 - ``emergency_stop`` sends the damped quick stop (0x150 byte 0 = 0x01) only; the power-cutting reset (0x02) and
   ``DisableArm`` (the arm drops) are sent only by ``release_power(confirm=True)``. ``close`` never disables.
+- A fault latches: once feedback was lost or the arm reported a fault (arm status such as collision or joint limit,
+  joint communication errors, driver flags), ``send`` refuses with a ``RobotFault`` naming it, and no frame reaches
+  the bus, until the arm is healthy again *and* the fault is acknowledged (``acknowledge_fault()`` or ``connect()``,
+  both of which re-check the arm first). The arm itself would accept the frames: the driver must not send them.
+- Right after ``release_power`` the decoded status is still the one from before the reset (an e-stop): ``open`` /
+  ``connect`` wait (bounded) for status frames received after the reset before judging the arm.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-import os
 import threading
 import time
 from dataclasses import dataclass
@@ -36,36 +41,16 @@ from typing import Any, Literal
 import numpy as np
 
 from pushcut.robot.drivers.interface import ArmState, RobotFault
+from pushcut.robot.drivers.piper_health import MDEG_PER_RAD, PiperStatus, feedback_age, read_status, status_faults
+from pushcut.robot.drivers.piper_port import open_port, release_port
 from pushcut.sim.piper_spec import GRIPPER_STROKE_M, JOINT_LIMITS_RAD
 
 log = logging.getLogger(__name__)
 
-MDEG_PER_RAD = 180_000.0 / math.pi
 # Integer 0.001 deg bounds strictly inside the spec's joint table (rounding never leaves the limits).
 JOINT_LIMITS_MDEG = np.stack(
     [np.ceil(JOINT_LIMITS_RAD[:, 0] * MDEG_PER_RAD), np.floor(JOINT_LIMITS_RAD[:, 1] * MDEG_PER_RAD)], axis=1
 ).astype(np.int64)
-CAN_SETUP_HINT = (
-    "bring it up at 1 Mbit/s with piper_sdk's `bash can_activate.sh {can} 1000000 <usb bus-info>` (two arms: "
-    "`find_all_can_port.sh`, then `can_muti_activate.sh`) and check with `ip -details link show {can}`"
-)
-ARM_STATUS_NAMES = {
-    0x01: "emergency stop", 0x02: "no IK solution", 0x03: "singularity", 0x04: "target angle exceeds limit",
-    0x05: "joint communication error", 0x06: "joint brake not released", 0x07: "collision",
-    0x08: "overspeed in teach mode", 0x09: "joint status abnormal", 0x0A: "other error", 0x0B: "teach recording",
-    0x0C: "teach playback", 0x0D: "teach paused", 0x0E: "controller over-temperature",
-    0x0F: "brake resistor over-temperature", 0xFF: "unknown status code",
-}  # fmt: skip
-DRIVER_FAULT_FLAGS = (
-    "voltage_too_low", "motor_overheating", "driver_overcurrent", "driver_overheating", "collision_status",
-    "driver_error_status", "stall_status",
-)  # fmt: skip
-GRIPPER_FAULT_FLAGS = ("voltage_too_low", "motor_overheating", "driver_overcurrent", "driver_overheating",
-                       "driver_error_status")  # fmt: skip
-
-_PORTS: dict[str, Any] = {}  # can name -> connected C_PiperInterface_V2 (one per process, see module docstring)
-_RELEASED: set[str] = set()
-_PORTS_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -76,7 +61,7 @@ class PiperArmConfig:
     gripper_effort: float = 1.0  # N m, 0..5
     gripper_stroke_m: float = GRIPPER_STROKE_M  # full opening (0.07 m V1 gripper, 0.10 m V2)
     enable_timeout_s: float = 3.0
-    answer_timeout_s: float = 1.0  # wait for the first feedback after opening the port
+    answer_timeout_s: float = 1.0  # wait for the first feedback after opening the port (and after a reset)
     feedback_timeout_s: float = 0.2  # feedback older than this is a fault
     mode_refresh_s: float = 0.1  # resend MotionCtrl_2 at least this often while commanding
     bustype: Literal["socketcan", "virtual"] = "socketcan"
@@ -87,56 +72,6 @@ class PiperArmConfig:
             raise ValueError(f"speed_percent must be in 1..100, got {self.speed_percent}")
         if not 0 <= self.gripper_effort <= 5:
             raise ValueError(f"gripper_effort must be in 0..5 N m, got {self.gripper_effort}")
-
-
-def _check_socketcan(can: str) -> None:
-    """Fail fast, naming what to check, when a socketcan interface is missing or down."""
-    net = "/sys/class/net"
-    if not os.path.exists(f"{net}/{can}"):
-        present = sorted(n for n in os.listdir(net) if "can" in n) if os.path.isdir(net) else []
-        raise RobotFault(
-            f"CAN interface '{can}' does not exist (CAN interfaces present: {', '.join(present) or 'none'}). "
-            f"Check the USB-CAN adapter is plugged in and named {can}; " + CAN_SETUP_HINT.format(can=can)
-        )
-    with open(f"{net}/{can}/operstate") as f:
-        state = f.read().strip()
-    if state != "up":
-        raise RobotFault(f"CAN interface '{can}' is {state}, not up; " + CAN_SETUP_HINT.format(can=can))
-
-
-def _open_port(config: PiperArmConfig) -> Any:
-    """The SDK interface of ``config.can_name``, opened and reading once per process."""
-    from piper_sdk import C_PiperInterface_V2  # imported here: the SDK writes log folders on import
-
-    can = config.can_name
-    with _PORTS_LOCK:
-        if can in _PORTS:
-            return _PORTS[can]
-        if can in _RELEASED:
-            raise RobotFault(f"CAN port '{can}' was released in this process; piper_sdk cannot reopen it, restart")
-        socketcan = config.bustype == "socketcan"
-        if socketcan:
-            _check_socketcan(can)
-        try:
-            sdk = C_PiperInterface_V2(can_name=can, judge_flag=False, can_auto_init=False)
-            sdk.CreateCanBus(can_name=can, bustype=config.bustype, expected_bitrate=1_000_000, judge_flag=socketcan)
-        except Exception as e:  # the SDK wraps the reason (e.g. the bitrate) as the exception's context
-            reason = e.__context__ or e
-            raise RobotFault(f"cannot open CAN port '{can}': {reason}; " + CAN_SETUP_HINT.format(can=can)) from e
-        port = sdk.GetCanBus()
-        if port is None or port.recv_bus is None or port.send_bus is None:  # the SDK swallows python-can errors
-            raise RobotFault(f"cannot open CAN port '{can}' ({config.bustype}); " + CAN_SETUP_HINT.format(can=can))
-        sdk.ConnectPort()
-        _PORTS[can] = sdk
-        return sdk
-
-
-def _release_port(can: str) -> None:
-    with _PORTS_LOCK:
-        sdk = _PORTS.pop(can, None)
-        if sdk is not None:
-            sdk.DisconnectPort()
-            _RELEASED.add(can)
 
 
 def _monotonic_of(wall_time: float) -> float:
@@ -157,22 +92,39 @@ class PiperArm:
         self._lock = threading.RLock()
         self._connected = False
         self._stopped = False  # latched by emergency_stop until release_power + connect
+        self._latched: str | None = None  # a fault seen since the last acknowledgement (send refuses)
+        self._reset_at: float | None = None  # wall-clock time of the last release_power
         self._last_mode_sent = 0.0
 
     # connection ------------------------------------------------------------------------------------------------
-    def connect(self) -> None:
-        c = self.config
-        self._sdk = _open_port(c)
+    def open(self) -> None:
+        """Open the port and wait for feedback (and the firmware version) without enabling or commanding anything:
+        enough to read :meth:`status`. RobotFault when the interface is missing or the arm does not answer."""
+        self._sdk = open_port(self.config)
         self._wait_for_feedback()
+        if self._reset_at is not None:
+            self._wait_for_fresh_status(self._reset_at)
+            self._reset_at = None
+
+    def connect(self) -> None:
+        """:meth:`open`, refuse an arm in emergency stop or reporting a fault, enable, select CAN + MOVE J; a fault
+        latched earlier is acknowledged once the arm is healthy."""
+        c = self.config
+        self.open()
         if int(self._sdk.GetArmStatus().arm_status.arm_status) == 0x01:
             raise RobotFault(
                 f"{self.name}: the arm on '{c.can_name}' is in emergency stop and ignores motion. Support the arm, "
                 "then release_power(confirm=True) (it drops) and connect again."
             )
+        standing = self._health_fault()
+        if standing:
+            raise RobotFault(f"{self.name}: the arm on '{c.can_name}' reports {standing}; clear the cause (a reset "
+                             "with release_power(confirm=True) clears the arm's errors, the arm drops) and connect "
+                             "again")  # fmt: skip
         self._enable()
         self._select_joint_mode()
         with self._lock:
-            self._connected, self._stopped = True, False
+            self._connected, self._stopped, self._latched = True, False, None
         log.info("%s: connected on %s (firmware %s)", self.name, c.can_name, self.firmware or "unknown")
 
     def _wait_for_feedback(self) -> None:
@@ -198,6 +150,22 @@ class PiperArm:
                         break
             self.firmware = version if isinstance(version, str) else None
 
+    def _wait_for_fresh_status(self, since: float) -> None:
+        """Wait until two status frames received after wall time ``since`` decoded (the first may have been in
+        flight when the command that changed the arm was sent)."""
+        deadline = time.monotonic() + self.config.answer_timeout_s
+        seen: list[float] = []
+        while len(seen) < 2:
+            stamp = self._sdk.GetArmStatus().time_stamp
+            if stamp > since and (not seen or stamp > seen[-1]):
+                seen.append(stamp)
+            elif time.monotonic() > deadline:
+                raise RobotFault(f"{self.name}: no status from the arm on '{self.config.can_name}' within "
+                                 f"{self.config.answer_timeout_s:.1f} s after its reset; check its power and "
+                                 "cable")  # fmt: skip
+            else:
+                time.sleep(0.005)
+
     def _enable(self) -> None:
         deadline, sends = time.monotonic() + self.config.enable_timeout_s, 0
         while True:
@@ -211,7 +179,7 @@ class PiperArm:
             time.sleep(0.02)
         flags = self._sdk.GetArmEnableStatus()
         disabled = [i + 1 for i, on in enumerate(flags) if not on]
-        drivers = self._driver_faults()
+        drivers = ", ".join(f for f in status_faults(self._sdk) if f.startswith(("motor", "gripper")))
         raise RobotFault(
             f"{self.name}: enable refused on '{self.config.can_name}': motor(s) {disabled} stay disabled after "
             f"{self.config.enable_timeout_s:.1f} s{'; ' + drivers if drivers else ''}. Check the emergency-stop "
@@ -251,6 +219,7 @@ class PiperArm:
                 raise RobotFault(f"{self.name}: not connected")
             if self._stopped:
                 raise RobotFault(f"{self.name}: emergency stop is latched; the arm ignores motion until reset")
+            self._refuse_if_faulted()
             status = self._sdk.GetArmStatus().arm_status
             mode_ok = int(status.ctrl_mode) == 0x01 and int(status.mode_feed) == 0x01
             if not mode_ok or time.monotonic() - self._last_mode_sent > self.config.mode_refresh_s:
@@ -258,6 +227,29 @@ class PiperArm:
             self._sdk.JointCtrl(*(int(v) for v in mdeg))
             self._sdk.GripperCtrl(stroke_um, round(self.config.gripper_effort * 1000), 0x01, 0x00)
         return mdeg / MDEG_PER_RAD, stroke_um / full_um
+
+    def _refuse_if_faulted(self) -> None:
+        """RobotFault, before anything is sent, while a fault stands or a past one is not acknowledged."""
+        fault = self._health_fault()
+        if fault:
+            self._latched = fault
+            raise RobotFault(f"{self.name}: refusing motion: {fault}")
+        if self._latched:
+            raise RobotFault(f"{self.name}: refusing motion until the fault is acknowledged: {self._latched} "
+                             "(the arm reports healthy again: acknowledge_fault() or connect())")  # fmt: skip
+
+    def acknowledge_fault(self) -> None:
+        """The operator's acknowledgement of a latched fault: clears it if the arm is healthy now, else RobotFault
+        naming what still stands."""
+        with self._lock:
+            if self._sdk is None:
+                raise RobotFault(f"{self.name}: not connected")
+            fault = self._health_fault()
+            if fault:
+                raise RobotFault(f"{self.name}: cannot acknowledge, the fault stands: {fault}")
+            if self._latched:
+                log.warning("%s: fault acknowledged: %s", self.name, self._latched)
+            self._latched = None
 
     def emergency_stop(self) -> None:
         """Damped quick stop (0x150, 0x01), latched: ``send`` refuses until ``release_power`` + ``connect``."""
@@ -271,12 +263,13 @@ class PiperArm:
 
     def release_power(self, confirm: bool = False) -> None:
         """Operator only: reset (0x150, 0x02) and disable all motors. THE ARM DROPS: support it or park it first.
-        Clears the e-stop latch; ``connect`` enables it again."""
+        Clears the e-stop latch; ``connect`` (which waits for the status after the reset) enables it again."""
         if not confirm:
             raise ValueError("release_power cuts motor power and the arm falls: call it with confirm=True")
         with self._lock:
             if self._sdk is None:
                 raise RobotFault(f"{self.name}: not connected")
+            self._reset_at = time.time()
             self._sdk.ResetPiper()
             self._sdk.DisableArm(7)
             self._connected, self._stopped = False, False
@@ -287,23 +280,18 @@ class PiperArm:
         with self._lock:
             self._connected = False
         if self.config.release_port_on_close and self._sdk is not None:
-            _release_port(self.config.can_name)
+            release_port(self.config.can_name)
             self._sdk = None
 
     # feedback --------------------------------------------------------------------------------------------------
     def _feedback_age(self) -> float:
-        stamps = [self._sdk.GetArmJointMsgs().time_stamp, self._sdk.GetArmStatus().time_stamp]
-        return time.time() - min(stamps) if min(stamps) > 0 else math.inf
+        return feedback_age(self._sdk)
 
-    def _driver_faults(self) -> str:
-        low = self._sdk.GetArmLowSpdInfoMsgs()
-        faults = []
-        for i in range(1, 7):
-            status = getattr(low, f"motor_{i}").foc_status
-            faults += [f"motor {i} {flag}" for flag in DRIVER_FAULT_FLAGS if getattr(status, flag)]
-        gripper = self._sdk.GetArmGripperMsgs().gripper_state.foc_status
-        faults += [f"gripper {flag}" for flag in GRIPPER_FAULT_FLAGS if getattr(gripper, flag)]
-        return ", ".join(faults)
+    def status(self) -> PiperStatus:
+        """Everything the arm reports about itself (after :meth:`open` or :meth:`connect`)."""
+        if self._sdk is None:
+            raise RobotFault(f"{self.name}: not open")
+        return read_status(self._sdk, self.firmware)
 
     def read(self) -> ArmState:
         if self._sdk is None:
@@ -319,7 +307,8 @@ class PiperArm:
             feedback_hz=float(joint_msgs.Hz), fault=self._fault(enabled),
         )  # fmt: skip
 
-    def _fault(self, enabled: bool) -> str | None:
+    def _health_fault(self) -> str | None:
+        """What the arm's feedback says is wrong now (lost feedback, status, error and driver flags), or None."""
         age = self._feedback_age()
         if age > self.config.feedback_timeout_s or not self._sdk.isOk():
             silent = "never" if math.isinf(age) else f"for {age:.2f} s"
@@ -327,24 +316,20 @@ class PiperArm:
                 f"feedback lost on '{self.config.can_name}' (no arm feedback {silent}): check the arm's power and the "
                 "CAN cable"
             )
+        return "; ".join(status_faults(self._sdk)) or None
+
+    def _fault(self, enabled: bool) -> str | None:
         reasons = [] if self._connected else ["not connected"]
         if self._stopped:
             reasons.append("emergency stop latched")
-        status = self._sdk.GetArmStatus().arm_status
-        code = int(status.arm_status)
-        if code != 0x00:
-            reasons.append(f"arm status {ARM_STATUS_NAMES.get(code, 'unknown')} (0x{code:02X})")
-        if int(status.ctrl_mode) in (0x02, 0x06):
-            reasons.append(f"arm in teach/leader mode (ctrl_mode 0x{int(status.ctrl_mode):02X})")
-        err = status.err_status
-        for j in range(1, 7):
-            if getattr(err, f"joint_{j}_angle_limit"):
-                reasons.append(f"joint {j} angle limit")
-            if getattr(err, f"communication_status_joint_{j}"):
-                reasons.append(f"joint {j} communication error")
-        drivers = self._driver_faults()
-        if drivers:
-            reasons.append(drivers)
+        health = self._health_fault()
+        with self._lock:
+            if health:
+                self._latched = health
+            elif self._latched:
+                reasons.append(f"unacknowledged fault: {self._latched}")
+        if health:
+            reasons.append(health)
         if self._connected and not enabled:
             disabled = [i + 1 for i, on in enumerate(self._sdk.GetArmEnableStatus()) if not on]
             reasons.append(f"motor(s) {disabled} disabled")

@@ -47,6 +47,7 @@ class SimRobotConfig:
     max_joint_speed: float = spec.MAX_JOINT_SPEED_RAD_S  # servo-target speed limit (rad/s), as the firmware's
     randomization: str = "clean"  # 'clean' or 'randomized' (sim/randomization.py)
     instruction_split: str = "seen"  # instruction templates, as `pushcut eval` uses
+    camera_calibration: str | None = None  # the head camera's calibration file (`pushcut robot align`)
 
     def __post_init__(self) -> None:
         if not 0.0005 <= self.physics_period_s <= 0.05:
@@ -65,11 +66,16 @@ class SimRobot:
     kind = "sim"
 
     def __init__(self, config: SimRobotConfig) -> None:
+        from pushcut.sim.camera_calibration import CameraCalibration
         from pushcut.sim.registry import make  # mujoco loads here, not at import
 
         self.config = config
+        calibration = None if config.camera_calibration is None else CameraCalibration.load(config.camera_calibration)
+        self.camera_calibration = calibration  # its cameras check their resolution against it
+        width, height = (320, 240) if calibration is None else (calibration.width, calibration.height)
         self.env = make(config.task, cameras=(), action_hz=config.action_hz, randomization=config.randomization,
-                        instruction_split=config.instruction_split)  # fmt: skip
+                        instruction_split=config.instruction_split, camera_calibration=calibration,
+                        image_width=width, image_height=height)  # fmt: skip
         self.lock = threading.Lock()  # guards env.data; cameras take it for update_scene
         self._dt = float(self.env.model.opt.timestep)
         self._low, self._high = self.env.action_low, self.env.action_high
@@ -254,6 +260,9 @@ class SimCamera:
         if name not in CAMERA_NAMES:
             raise ValueError(f"unknown sim camera {name!r}; expected one of {sorted(CAMERA_NAMES)}")
         self.robot, self.name, self.width, self.height, self.fps = robot, name, width, height, fps
+        calibration = robot.camera_calibration
+        if calibration is not None and name == calibration.camera:
+            calibration.check(name, width, height)
         self._camera_id = robot.env.camera_ids[name]
         self._renderer: mujoco.Renderer | None = None
         self._lock = threading.Lock()

@@ -38,6 +38,7 @@ class RunnerConfig:
     can_left: str = "can_left"
     can_right: str = "can_right"
     camera_serials: tuple[tuple[str, str], ...] = ()  # piper: (policy camera name, RealSense serial)
+    camera_calibration: Path | None = None  # the head camera's calibration (`pushcut robot align`); sim: the twin's
 
     def __post_init__(self) -> None:
         if self.robot not in ("sim", "piper"):
@@ -56,6 +57,18 @@ class RunnerConfig:
     @property
     def judged_by(self) -> str:
         return self.judge or ("predicate" if self.robot == "sim" else "operator")
+
+
+def calibration_summary(config: RunnerConfig) -> dict[str, str] | None:
+    """The head camera calibration's name and sha256, as the session's settings keep it (None when none given)."""
+    if config.camera_calibration is None:
+        return None
+    from pushcut.sim.camera_calibration import CalibrationError, CameraCalibration
+
+    try:
+        return {**CameraCalibration.load(config.camera_calibration).summary(), "file": str(config.camera_calibration)}
+    except CalibrationError as error:
+        raise RunnerError(str(error)) from None
 
 
 def default_max_actions(step_limit: int, action_hz: float) -> int:

@@ -70,14 +70,19 @@ def _build_sim(config: RunnerConfig, info: ServerInfo) -> Rig:
     missing = [name for name in info.cameras if name not in CAMERA_NAMES]
     if missing:
         raise RunnerError(f"the policy needs camera(s) {missing}; the twin has {sorted(CAMERA_NAMES)}")
+    calibration = None if config.camera_calibration is None else str(config.camera_calibration)
     try:
-        sim = SimRobot(SimRobotConfig(config.task, action_hz=info.action_hz))
-    except ValueError as error:  # unknown task
+        sim = SimRobot(SimRobotConfig(config.task, action_hz=info.action_hz, camera_calibration=calibration))
+    except ValueError as error:  # unknown task, a calibration file that cannot be used
         raise RunnerError(str(error)) from None
-    cameras: list[Camera] = [
-        SimCamera(sim, name, width=shape[1], height=shape[0], fps=info.action_hz)
-        for name, shape in info.cameras.items()
-    ]
+    try:
+        cameras: list[Camera] = [
+            SimCamera(sim, name, width=shape[1], height=shape[0], fps=info.action_hz)
+            for name, shape in info.cameras.items()
+        ]
+    except ValueError as error:  # the calibration is for another resolution than the policy's
+        sim.close()
+        raise RunnerError(str(error)) from None
     return Rig(sim, cameras, sim=sim, step_limit=sim.env.step_limit)
 
 
@@ -101,11 +106,32 @@ def _build_piper(config: RunnerConfig, info: ServerInfo) -> Rig:
         RealSenseCamera(RealSenseConfig(serial=serials[name], name=name, width=shape[1], height=shape[0]))
         for name, shape in info.cameras.items()
     ]
+    _check_calibration(config, {c.name: (c.width, c.height, c.config.serial) for c in cameras})
     robot = PiperBimanual.from_config(BimanualConfig(
         left=PiperArmConfig(can_name=config.can_left, name="left"),
         right=PiperArmConfig(can_name=config.can_right, name="right"),
     ))  # fmt: skip
     return Rig(robot, cameras, step_limit=_task_step_limit(config.task))
+
+
+def _check_calibration(config: RunnerConfig, cameras: dict[str, tuple[int, int, str]]) -> None:
+    """The calibration given must be of one of the robot's cameras: the same serial and resolution."""
+    if config.camera_calibration is None:
+        return
+    from pushcut.sim.camera_calibration import CalibrationError, CameraCalibration
+
+    try:
+        calibration = CameraCalibration.load(config.camera_calibration)
+        if calibration.camera not in cameras:
+            raise CalibrationError(f"{config.camera_calibration} calibrates {calibration.camera!r}, which this "
+                                   f"policy does not use (cameras: {sorted(cameras)})")  # fmt: skip
+        width, height, serial = cameras[calibration.camera]
+        calibration.check(calibration.camera, width, height, str(config.camera_calibration))
+    except CalibrationError as error:
+        raise RunnerError(str(error)) from None
+    if calibration.serial != serial:
+        raise RunnerError(f"{config.camera_calibration} was made with camera {calibration.serial}, but "
+                          f"{calibration.camera} is {serial} here: align this camera again")  # fmt: skip
 
 
 def _task_step_limit(task: str) -> int | None:

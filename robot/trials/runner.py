@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
-from pushcut.robot.trials.config import RunnerConfig, RunnerError
+from pushcut.robot.trials.config import RunnerConfig, RunnerError, calibration_summary
 from pushcut.robot.trials.interrupts import Interrupts
 from pushcut.robot.trials.operators import Operator
 from pushcut.robot.trials.play import execute, go_ready
@@ -114,7 +114,8 @@ class TrialRunner:
             self.operator.say(f"resuming session #{found.id} at {found.judged}/{found.planned_trials}")
             return found
         settings = {"max_actions": c.max_actions, "action_hz": info.action_hz, "chunk": info.chunk,
-                    "cameras": sorted(info.cameras), "instruction": c.instruction}  # fmt: skip
+                    "cameras": sorted(info.cameras), "instruction": c.instruction,
+                    "camera_calibration": calibration_summary(c)}  # fmt: skip
         session_id = db.create_session(SessionInfo(
             task=c.task, checkpoint_label=c.checkpoint_label, robot=c.robot, operator=c.operator,
             planned_trials=c.trials, judge=c.judged_by, robot_kind="sim" if c.robot == "sim" else "real",

@@ -1,0 +1,169 @@
+"""The `pushcut robot` command group: operator tools for the real arms. Each command's logic lives in its own module
+(this file only parses options and prints); errors are one line on stderr. Exit codes: 0 done, 1 the check itself
+failed (no camera found, replay tracking not done, ...), 2 bad input or a setup that cannot run."""
+
+from __future__ import annotations
+
+import json
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(no_args_is_help=True, add_completion=False)
+
+
+def fail(message: str, code: int = 2) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+@app.command("cameras")
+def cameras(
+    out: Annotated[Path | None, typer.Option("--out", help="Folder for one snapshot per camera (SERIAL.png).")] = (
+        Path("camera_snapshots")
+    ),
+    no_snapshots: Annotated[bool, typer.Option("--no-snapshots", help="List only; start no stream.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Every connected RealSense: serial, model, USB type, colour modes, and a snapshot each (to assign NAME=SERIAL)."""
+    from pushcut.robot.drivers.interface import RobotFault
+    from pushcut.robot.tools.cameras import NONE_FOUND, discover, format_report
+
+    try:
+        result = discover(None if no_snapshots else out)
+    except RobotFault as error:
+        fail(str(error))
+    if as_json:
+        typer.echo(json.dumps([c.as_dict() for c in result.cameras], indent=1))
+    else:
+        for line in format_report(result):
+            typer.echo(line)
+    if not result.cameras:
+        fail(NONE_FOUND, 1)
+    if not result.ok:
+        raise typer.Exit(1)
+
+
+@app.command("replay")
+def replay(
+    demo: Annotated[Path, typer.Option("--demo", help="An episode of `pushcut sim demo` (DIR/data/episodeN.hdf5).")],
+    speed: Annotated[float, typer.Option("--speed", help="Fraction of the demonstration's speed, in (0, 1].")] = 0.5,
+    robot: Annotated[str, typer.Option("--robot", help="'sim' (the MuJoCo twin) or 'piper' (the real pair).")] = "sim",
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Play it on the twin only (nothing real moves).")] = False,
+    task: Annotated[str | None, typer.Option("--task", help="The task set up on the table (checked).")] = None,
+    safety: Annotated[str, typer.Option("--safety", help="Safety preset: 'first_run' (slow) or 'default'.")] = (
+        "first_run"
+    ),
+    servo_hz: Annotated[float, typer.Option("--servo-hz", help="Executor loop rate.")] = 100.0,
+    can_left: Annotated[str, typer.Option("--can-left", help="piper: CAN interface of the left arm.")] = "can_left",
+    can_right: Annotated[str, typer.Option("--can-right", help="piper: CAN interface of the right arm.")] = (
+        "can_right"
+    ),
+    yes: Annotated[bool, typer.Option("--yes", help="piper: do not ask before the arms move.")] = False,
+    can_bus: Annotated[str, typer.Option("--can-bus", hidden=True, help="socketcan, or virtual (tests).")] = (
+        "socketcan"
+    ),
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Play a simulated demonstration on the arms (after the pre-flight and homing, through the trial executor and
+    safety filter) and report the tracking error per joint and the timing. Exit 1 when it did not play to the end."""
+    from pushcut.robot.drivers.interface import RobotFault
+    from pushcut.robot.tools import replay as replay_tool
+    from pushcut.robot.tools.demo_file import ReplayError, check_speed, load_demo
+    from pushcut.robot.tools.robots import RobotChoice, open_robot
+
+    try:
+        check_speed(speed)
+        if safety not in ("first_run", "default"):
+            raise ReplayError(f"--safety must be 'first_run' or 'default', got {safety!r}")
+        episode = load_demo(demo, task)
+        choice = RobotChoice("sim" if dry_run else robot, episode.task, episode.action_hz, can_left, can_right,
+                             seed=episode.seed, can_bus=can_bus)  # fmt: skip
+        if choice.kind == "piper" and not yes:
+            question = (f"The real arms will walk to the ready pose, then play {len(episode.actions)} actions of "
+                        f"{episode.task} at speed {speed}. Is the workspace clear and the e-stop at hand?")  # fmt: skip
+            if not typer.confirm(question, default=False, err=True):
+                fail("not confirmed: nothing moved", 1)
+        with open_robot(choice) as opened, _ctrl_c_sets() as stop:
+            typer.echo(f"homing, then {len(episode.actions)} actions at speed {speed} on {choice.label} "
+                       "(Ctrl-C stops: the arms hold where they are)", err=True)  # fmt: skip
+            report = replay_tool.replay(opened.robot, episode, speed, safety, servo_hz, choice.label, stop=stop,
+                                        success=opened.success)  # fmt: skip
+    except (ReplayError, RobotFault, ValueError) as error:
+        fail(str(error))
+    if as_json:
+        typer.echo(json.dumps(report.as_dict(), indent=1))
+    else:
+        for line in replay_tool.format_report(report):
+            typer.echo(line)
+    if not report.completed:
+        raise typer.Exit(1)
+
+
+@app.command("align")
+def align(
+    camera: Annotated[str, typer.Option("--camera", help="head_camera=SERIAL (or head_camera=replay:FRAMES.npz).")],
+    robot: Annotated[str, typer.Option("--robot", help="'sim' (the twin at the ready pose) or 'piper'.")] = "sim",
+    out: Annotated[Path, typer.Option("--out", help="Folder for the blended images.")] = Path("align"),
+    nudge: Annotated[
+        list[str] | None, typer.Option("--nudge", help="dx,dy,dz,droll,dpitch,dyaw (m, deg); repeatable, in order.")
+    ] = None,
+    calibration: Annotated[Path | None, typer.Option("--calibration", help="Start from this calibration.")] = None,
+    write_calibration: Annotated[
+        Path | None, typer.Option("--write-calibration", help="Write the final pose to this JSON file.")
+    ] = None,
+    width: Annotated[int, typer.Option("--width", help="Camera resolution: the policy's image size.")] = 320,
+    height: Annotated[int, typer.Option("--height", help="Camera resolution: the policy's image size.")] = 240,
+    estimate: Annotated[
+        bool, typer.Option("--estimate", help="Then search the pose from the arms' outline (within 5 cm / 5 deg).")
+    ] = False,
+    task: Annotated[str, typer.Option("--task", help="The twin's scene (only the arms are scored).")] = "click_bell",
+    seed: Annotated[int, typer.Option("--seed", help="The twin's scene layout.")] = 0,
+    operator: Annotated[str | None, typer.Option("--operator", help="Who aligned (default: the login).")] = None,
+    can_left: Annotated[str, typer.Option("--can-left", help="piper: CAN interface of the left arm.")] = "can_left",
+    can_right: Annotated[str, typer.Option("--can-right", help="piper: CAN interface of the right arm.")] = (
+        "can_right"
+    ),
+    can_bus: Annotated[str, typer.Option("--can-bus", hidden=True, help="socketcan, or virtual (tests).")] = (
+        "socketcan"
+    ),
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Blend the twin's head camera (at the arms' measured joints) over the real frame, nudge its pose, and write
+    the calibration file `pushcut sim ... --camera-calibration` uses. The arms are only read, never moved."""
+    from pushcut.robot.drivers.interface import RobotFault
+    from pushcut.robot.tools import align as align_tool
+    from pushcut.robot.tools.robots import RobotChoice
+
+    try:
+        name, serial = align_tool.parse_camera(camera)
+        choice = RobotChoice(robot, task, 30.0, can_left, can_right, seed=seed, can_bus=can_bus)
+        request = align_tool.AlignRequest(name, serial, width, height, choice, out, tuple(nudge or ()), calibration,
+                                          write_calibration, operator, estimate)  # fmt: skip
+        result = align_tool.run(request)
+    except (RobotFault, ValueError) as error:
+        fail(str(error))
+    if as_json:
+        typer.echo(json.dumps(result.as_dict(), indent=1))
+    else:
+        for line in align_tool.format_result(result):
+            typer.echo(line)
+
+
+@contextmanager
+def _ctrl_c_sets() -> Iterator[threading.Event]:
+    """An event that Ctrl-C sets (instead of raising KeyboardInterrupt) while the block runs in the main thread."""
+    stop = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: stop.set())
+    try:
+        yield stop
+    finally:
+        signal.signal(signal.SIGINT, previous)

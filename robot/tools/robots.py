@@ -1,0 +1,86 @@
+"""The robot an operator tool drives, from ``--robot``: the MuJoCo twin (``sim``, on a task's scene and seed) or the
+two real Pipers (``piper``, on two CAN interfaces). A context manager: connected on entry, released on exit (the real
+arms are left holding, never disabled). ``read_only`` opens the arms without enabling or commanding them (the
+twin's physics does not run): enough to read their joints."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from pushcut.robot.drivers.interface import Robot, RobotFault
+
+if TYPE_CHECKING:
+    from pushcut.robot.drivers.sim_robot import SimRobot
+
+ROBOTS = ("sim", "piper")
+
+
+@dataclass(frozen=True)
+class RobotChoice:
+    kind: str  # sim | piper
+    task: str  # sim: the scene
+    action_hz: float
+    can_left: str = "can_left"
+    can_right: str = "can_right"
+    seed: int | None = None  # sim: the scene's layout
+    can_bus: str = "socketcan"  # piper: "virtual" is python-can's in-process bus (the virtual Piper, in tests)
+
+    def __post_init__(self) -> None:
+        if self.kind not in ROBOTS:
+            raise ValueError(f"--robot must be one of {ROBOTS}, got {self.kind!r}")
+        if self.can_bus not in ("socketcan", "virtual"):
+            raise ValueError(f"--can-bus must be 'socketcan' or 'virtual', got {self.can_bus!r}")
+
+    @property
+    def label(self) -> str:
+        return "sim" if self.kind == "sim" else f"piper ({self.can_left}, {self.can_right})"
+
+
+@dataclass
+class OpenedRobot:
+    robot: Robot
+    sim: SimRobot | None = None
+
+    @property
+    def success(self) -> Callable[[], bool] | None:
+        return None if self.sim is None else self.sim.success
+
+
+@contextmanager
+def open_robot(choice: RobotChoice, read_only: bool = False) -> Iterator[OpenedRobot]:
+    if choice.kind == "sim":
+        from pushcut.robot.drivers.sim_robot import SimRobot, SimRobotConfig
+
+        sim = SimRobot(SimRobotConfig(choice.task, action_hz=choice.action_hz))
+        try:
+            sim.reset(choice.seed or 0)
+            if not read_only:
+                sim.connect()
+            yield OpenedRobot(sim, sim)
+        finally:
+            sim.close()
+        return
+    from pushcut.robot.drivers.bimanual import BimanualConfig, PiperBimanual
+    from pushcut.robot.drivers.piper_arm import PiperArmConfig
+
+    virtual = choice.can_bus == "virtual"  # the port is released on close: a test process opens it again
+    arms = BimanualConfig(
+        left=PiperArmConfig(can_name=choice.can_left, name="left"),
+        right=PiperArmConfig(can_name=choice.can_right, name="right"),
+    )
+    robot = PiperBimanual.from_config(arms, bustype=choice.can_bus, release_port_on_close=virtual)
+    try:
+        if read_only:
+            for arm in robot.arms:
+                try:
+                    arm.open()
+                except RobotFault as error:
+                    raise RobotFault(f"{arm.name} arm: {error}") from None
+        else:
+            robot.connect()
+        yield OpenedRobot(robot)
+    finally:
+        robot.disconnect()
