@@ -9,6 +9,7 @@ from pushcut.dashboard.cli import dashboard
 from pushcut.deploy.cli import app as serve_app
 from pushcut.quickstart import quickstart
 from pushcut.robot.cli import app as trial_app
+from pushcut.robot.tools.cli import app as robot_app
 from pushcut.sim.cli import app as sim_app
 from pushcut.train.cli import app as train_app
 from pushcut.train.cli import eval_app
@@ -27,6 +28,7 @@ app.add_typer(
     serve_app, name="serve", help="Serving: the ZeroMQ policy server for robots, CURVE keys, RoboTwin, benchmark."
 )
 app.add_typer(trial_app, name="trial", help="Trials: sessions of N trials on the Piper pair or its twin, to SQLite.")
+app.add_typer(robot_app, name="robot", help="Operator tools for the real arms: pre-flight check (on the twin too).")
 app.add_typer(bench_app, name="bench", help="Benchmarks: all of them in one run, the table of docs/benchmarks.md.")
 app.command("quickstart")(quickstart)
 app.command("dashboard")(dashboard)
