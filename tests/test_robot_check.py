@@ -203,6 +203,24 @@ def test_bad_input_is_one_line_and_nothing_is_opened(args, message):
     assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0]
 
 
+@pytest.mark.parametrize(("option", "value", "message"), [
+    ("--can-left", "nocan9", "--can-left nocan9: 'nocan9' does not exist (CAN interfaces present: "),
+    ("--can-right", "x/../y", "--can-right: 'x/../y' is not a CAN interface name"),
+    ("--can-right", "can_left", "--can-left and --can-right are both 'can_left'"),
+])  # fmt: skip
+def test_a_trial_session_on_an_unknown_interface_is_one_line_before_anything_is_asked_or_moved(option, value, message,
+                                                                                             tmp_path):  # fmt: skip
+    args = ["trial", "run", "--task", "click_bell", "--checkpoint-label", "x", "--operator", "ada", "--robot", "piper",
+            "--instruction", "press the bell", "--server", "tcp://127.0.0.1:1", "--timeout", "30",
+            "--db", str(tmp_path / "t.db"), option, value]  # fmt: skip
+    started = time.monotonic()
+    result = CliRunner().invoke(app, args)
+    lines = result.output.strip().splitlines()
+    assert result.exit_code == 2 and len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0]
+    assert time.monotonic() - started < 10  # the (unreachable) server was never waited for
+    assert not (tmp_path / "t.db").exists()
+
+
 def test_a_socketcan_interface_name_longer_than_the_kernel_allows_is_refused():
     result = CliRunner().invoke(app, ["robot", "check", "--can-left", "a_very_long_can_name"])
     assert result.exit_code == 2 and "at most 15 characters" in result.output

@@ -36,7 +36,7 @@ import numpy as np
 import typer
 
 from pushcut.robot.control.safety_config import SafetyConfig
-from pushcut.robot.drivers.can_link import PIPER_BITRATE, SYSFS_NET, CanLink, read_can_link, setup_command
+from pushcut.robot.drivers.can_link import SYSFS_NET, CanLink, link_problem, name_problem, read_can_link
 from pushcut.robot.drivers.interface import Camera, RobotFault
 from pushcut.sim.piper_spec import JOINT_LIMITS_RAD
 
@@ -46,7 +46,6 @@ if TYPE_CHECKING:
 
 Status = Literal["PASS", "FAIL", "SKIP"]
 SIDES = ("left", "right")
-_INTERFACE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")
 LIMIT_TOLERANCE_RAD = math.radians(1.0)  # beyond the joint table by more than this: FAIL (encoder noise below)
 _CAMERA_FRAMES = 12  # frames read per camera to measure its rate
 
@@ -77,11 +76,10 @@ def as_json(results: Sequence[CheckResult]) -> str:
 
 # ---------------------------------------------------------------------- input
 def validate_interface(name: str, bustype: str = "socketcan") -> str:
-    """``name`` if it can be a network interface name (socketcan: at most 15 characters, no '/'), else
-    CheckInputError naming what is expected."""
-    if not _INTERFACE_NAME.match(name) or (bustype == "socketcan" and len(name) > 15):
-        raise CheckInputError(f"{name!r} is not a CAN interface name: expected a name such as can_left or can0 "
-                              "(letters, digits, '_', '-', '.', ':'; at most 15 characters)")  # fmt: skip
+    """``name`` if it can be a CAN interface name, else CheckInputError naming what is expected."""
+    problem = name_problem(name, socketcan=bustype == "socketcan")
+    if problem:
+        raise CheckInputError(problem)
     return name
 
 
@@ -128,21 +126,13 @@ def write_rig(path: Path, links: Mapping[str, CanLink]) -> None:
 # ---------------------------------------------------------------------- CAN interfaces
 def check_interface(link: CanLink) -> CheckResult:
     """Exists, up, 1 Mbit/s when ``ip`` can tell, not bus-off."""
-    name, setup = f"{link.name} interface", setup_command(link.name)
-    if not link.exists:
-        return CheckResult(name, "FAIL", f"'{link.name}' does not exist",
-                           "plug in the USB-CAN adapter and name it (piper_sdk's can_activate.sh / "
-                           "can_muti_activate.sh), or give the right name with --can-left / --can-right")  # fmt: skip
-    if not link.up:
-        return CheckResult(name, "FAIL", f"is {link.operstate or 'not up'}", setup)
-    if link.bitrate is not None and link.bitrate != PIPER_BITRATE:
-        return CheckResult(name, "FAIL", f"is up at {link.bitrate} bit/s, the Piper needs {PIPER_BITRATE}", setup)
-    if link.controller_state == "BUS-OFF":
-        return CheckResult(name, "FAIL", "the CAN controller is BUS-OFF (wiring, termination, or a wrong bit rate)",
-                           f"check the cable and the 120 ohm termination, then {setup}")  # fmt: skip
+    problem = link_problem(link)
+    if problem:
+        return CheckResult(f"{link.name} interface", "FAIL", *problem)
     rate = f"{link.bitrate} bit/s" if link.bitrate is not None else f"bit rate unknown ({link.ip_error or 'no ip'})"
     where = f", USB {link.usb_port}" if link.usb_port else ""
-    return CheckResult(name, "PASS", f"up, {rate}, {link.controller_state or 'state unknown'}{where}")
+    return CheckResult(f"{link.name} interface", "PASS", f"up, {rate}, {link.controller_state or 'state unknown'}"
+                                                         f"{where}")  # fmt: skip
 
 
 def check_sides(links: Mapping[str, CanLink], rig: Mapping[str, str] | None) -> CheckResult:

@@ -25,6 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
+from pushcut.robot.drivers.can_link import can_interfaces, link_problem, read_can_link
 from pushcut.robot.trials.config import RunnerConfig, RunnerError
 from pushcut.robot.trials.interrupts import Interrupts
 from pushcut.robot.trials.operators import Operator
@@ -66,6 +67,8 @@ class TrialRunner:
         from pushcut.deploy.client.policy_client import PolicyClient
 
         config = self.config
+        if config.robot == "piper":
+            self._check_buses()
         client = PolicyClient(config.server, timeout_s=config.server_timeout_s)
         try:
             info = self._hello(client)
@@ -83,6 +86,16 @@ class TrialRunner:
                 rig.close()
         finally:
             client.close()
+
+    def _check_buses(self) -> None:
+        """Both CAN interfaces exist and are up at 1 Mbit/s (read from the system; nothing is opened), before the
+        server is asked or anything connects: a wrong name is one line, and nothing moves."""
+        for option, name in (("--can-left", self.config.can_left), ("--can-right", self.config.can_right)):
+            problem = link_problem(read_can_link(name))
+            if problem:
+                present = ", ".join(can_interfaces()) or "none"
+                raise RunnerError(f"{option} {name}: {problem[0]} (CAN interfaces present: {present}): {problem[1]}; "
+                                  "nothing was moved (`pushcut robot check` checks the whole rig)")  # fmt: skip
 
     def _hello(self, client: PolicyClient) -> ServerInfo:
         from pushcut.deploy.client.policy_client import PolicyError, PolicyTimeout
