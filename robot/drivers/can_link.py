@@ -61,15 +61,20 @@ def link_problem(link: CanLink) -> tuple[str, str] | None:
     """(what is wrong, what to do) when ``link`` cannot carry a Piper: missing, down, another bit rate, bus-off."""
     setup = setup_command(link.name)
     if not link.exists:
-        return (f"'{link.name}' does not exist", "plug in the USB-CAN adapter and name it (piper_sdk's "
-                "can_activate.sh / can_muti_activate.sh), or give the right name with --can-left / --can-right")
+        return (
+            f"'{link.name}' does not exist",
+            "plug in the USB-CAN adapter and name it (piper_sdk's "
+            "can_activate.sh / can_muti_activate.sh), or give the right name with --can-left / --can-right",
+        )
     if not link.up:
         return f"is {link.operstate or 'not up'}", setup
     if link.bitrate is not None and link.bitrate != PIPER_BITRATE:
         return f"is up at {link.bitrate} bit/s, the Piper needs {PIPER_BITRATE}", setup
     if link.controller_state == "BUS-OFF":
-        return ("the CAN controller is BUS-OFF (wiring, termination, or a wrong bit rate)",
-                f"check the cable and the 120 ohm termination, then {setup}")
+        return (
+            "the CAN controller is BUS-OFF (wiring, termination, or a wrong bit rate)",
+            f"check the cable and the 120 ohm termination, then {setup}",
+        )
     return None
 
 

@@ -150,15 +150,21 @@ def check_sides(links: Mapping[str, CanLink], rig: Mapping[str, str] | None) -> 
     other = {"left": "right", "right": "left"}
     wrong = [side for side in SIDES if ports[side] != rig[side]]
     if not wrong:
-        return CheckResult(name, "PASS", f"{links['left'].name} on USB {ports['left']} (left), "
-                                         f"{links['right'].name} on USB {ports['right']} (right), as recorded")
+        return CheckResult(
+            name,
+            "PASS",
+            f"{links['left'].name} on USB {ports['left']} (left), "
+            f"{links['right'].name} on USB {ports['right']} (right), as recorded",
+        )
     fix = (f"swap the names: --can-left {links['right'].name} --can-right {links['left'].name}, or rename the "
            "interfaces by USB port (piper_sdk's can_muti_activate.sh)")  # fmt: skip
     found = []
     for side in wrong:
         owner = other[side] if ports[side] == rig[other[side]] else None
-        found.append(f"{links[side].name} (expected: the {side} arm) answers from USB {ports[side]}, "
-                     + (f"the adapter recorded for the {owner} arm" if owner else f"not the recorded {rig[side]}"))
+        found.append(
+            f"{links[side].name} (expected: the {side} arm) answers from USB {ports[side]}, "
+            + (f"the adapter recorded for the {owner} arm" if owner else f"not the recorded {rig[side]}")
+        )
     swapped = all(ports[s] == rig[other[s]] for s in SIDES)
     return CheckResult(name, "FAIL", ("swapped: " if swapped else "") + "; ".join(found),
                        fix if swapped else "plug each adapter into its recorded USB port or record the rig again "
@@ -333,8 +339,12 @@ def check_server(address: str, timeout_s: float, cameras: Sequence[str],
                                          f"{servo_hz:g} Hz servo rate", "serve a checkpoint trained at a lower "
                                          "action rate"), info  # fmt: skip
     shapes = ", ".join(f"{c} {s[1]}x{s[0]}" for c, s in sorted(info.cameras.items()))
-    return CheckResult(name, "PASS", f"{address}: checkpoint {info.checkpoint_id} ({info.checkpoint_hash[:12]}), "
-                                     f"cameras {shapes}, action_hz {info.action_hz:.2f}, chunk {info.chunk}"), info
+    return CheckResult(
+        name,
+        "PASS",
+        f"{address}: checkpoint {info.checkpoint_id} ({info.checkpoint_hash[:12]}), "
+        f"cameras {shapes}, action_hz {info.action_hz:.2f}, chunk {info.chunk}",
+    ), info
 
 
 # ---------------------------------------------------------------------- the whole check
@@ -452,8 +462,10 @@ def register(app: typer.Typer) -> None:
             typer.Option("--camera", help="NAME=REALSENSE_SERIAL (or NAME=FILE.mp4|.npz: a replay), per camera."),
         ] = None,
         camera_mode: Annotated[
-            str, typer.Option("--camera-mode", help="Expected WxH@FPS without --server (the server's image size "
-                                                    "wins).")  # fmt: skip
+            str,
+            typer.Option(
+                "--camera-mode", help="Expected WxH@FPS without --server (the server's image size wins)."
+            ),  # fmt: skip
         ] = "640x480@30",
         server: Annotated[str | None, typer.Option("--server", help="Policy server address to check.")] = None,
         timeout_s: Annotated[float, typer.Option("--timeout", help="Seconds to wait for the server.")] = 5.0,
