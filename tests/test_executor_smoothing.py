@@ -4,15 +4,17 @@ merged per episode, and outages (watchdog) reported as such."""
 
 from __future__ import annotations
 
+import re
 import time
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pushcut.robot.control.chunk_plan import Plan, merge_chunk
 from pushcut.robot.control.executor import ChunkExecutor, ExecutorConfig, Observation
-from pushcut.robot.control.safety import ROUTINE_REASONS, Reason, SafetyConfig
+from pushcut.robot.control.safety import ROUTINE_REASONS, FilterState, Reason, SafetyConfig, filter_command
 from pushcut.sim.piper_spec import READY_ACTION
 from pushcut.testing.robot_doubles import RecordingRobot, ScriptedSource
 
@@ -101,14 +103,40 @@ def test_a_jittery_policy_is_smoothed_by_the_plan_and_the_rest_is_counted_not_lo
 
     linear, _ = _run(0.0, jittery)
     smoothed, robot = _run(None, jittery)  # the default: one action period
-    assert linear.smoothed_ticks > 0.4 * linear.ticks, (linear.smoothed_ticks, linear.ticks)
-    assert smoothed.smoothed_ticks < 0.5 * linear.smoothed_ticks * smoothed.ticks / linear.ticks
+    assert linear.smoothed_ticks > 0  # (how many depends on the servo loop's timing: see the test below)
     for report in (linear, smoothed):
         assert not [e for e in report.safety_events if e.reason in ROUTINE_REASONS]
         assert set(report.smoothing_counts) <= {r.value for r in ROUTINE_REASONS}
-        assert report.event_counts == {} and report.outage is None
+        assert set(report.event_counts) <= {"starved"} and report.outage is None  # (a loaded machine: late chunks)
     commands = robot.commands()[:, ARMS]
     assert np.abs(np.diff(commands, 2, axis=0)).max() <= 20.0 * 0.01**2 + 1e-9  # the filter's bound still holds
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_why_nearly_every_tick_was_acceleration_limited_and_is_no_longer(seed):
+    """The root cause, without the servo loop's timing: a slow sweep with a token policy's jitter (0.01 rad) played
+    linearly at 100 Hz puts each velocity step between two actions into one tick, beyond 20 rad/s^2 almost every
+    time; averaged over one action period the same path needs the filter on a few ticks, and stays within a few
+    mrad of the linear one (less than its jitter)."""
+    rng = np.random.default_rng(seed)
+    times = np.arange(40) / HZ
+    arms = np.arange(14) % 7 != 6
+    values = READY_ACTION + (np.outer(0.15 * np.sin(2.0 * times), np.ones(14)) + rng.normal(0, 0.01, (40, 14))) * arms
+    config = SafetyConfig.piper_default()
+    shares, paths = [], []
+    for window in (0.0, 1.0 / HZ):
+        plan, state, limited, path = Plan(times, values, smoothing_s=window), None, 0, []
+        ticks = np.arange(0.01, times[-1], 0.01)
+        for t in ticks:
+            plan.advance(t)
+            path.append(plan.value(t))
+            state = state or FilterState.at_rest(path[-1])
+            state, events = filter_command(state, path[-1], 0.01, config)
+            limited += any(e.reason in ROUTINE_REASONS for e in events)
+        shares.append(limited / len(ticks))
+        paths.append(np.array(path))
+    assert shares[0] > 0.8 and shares[1] < 0.25 and shares[0] > 4 * shares[1], shares
+    assert np.abs(paths[1] - paths[0]).max() < 0.02  # corners cut by dv * window / 8, jitter partly averaged out
 
 
 def test_an_intervention_on_consecutive_ticks_is_one_event():
@@ -121,7 +149,7 @@ def test_an_intervention_on_consecutive_ticks_is_one_event():
     limits = [e for e in report.safety_events if e.reason is Reason.JOINT_LIMIT]
     assert report.event_counts.get("joint_limit") == len(limits) == 1  # braking and clamping: one episode
     (episode,) = limits
-    assert episode.indices == (4,) and episode.ticks > 20 and episode.end > episode.time
+    assert episode.indices == (4,) and episode.ticks > 5 and episode.end > episode.time
     assert f"({episode.ticks} ticks, " in str(episode)
     assert robot.commands()[:, 4].max() <= SafetyConfig.piper_default().limits.high[4] + 1e-9
 
@@ -139,3 +167,14 @@ def test_the_watchdog_is_an_outage_and_can_end_the_run_with_the_arms_holding():
     assert {e.reason for e in report.safety_events} <= {Reason.STARVED, Reason.WATCHDOG}
     report, _ = _run(None, steady, seconds=1.5, hang_from=2, config_overrides=fast)
     assert report.reason == "max_actions" and report.outage is not None  # held, but still an outage
+
+
+def test_before_the_first_chunk_the_watchdog_waits_longer_the_arms_being_still():
+    def steady(i: int, state: np.ndarray) -> np.ndarray:
+        return np.tile(READY_ACTION, (8, 1))
+
+    slow_start = {"watchdog_s": 0.2, "first_chunk_watchdog_s": 1.0, "stop_on_watchdog": True}
+    report, _ = _run(None, steady, seconds=1.0, hang_from=0, config_overrides=slow_start)
+    assert report.reason == "watchdog" and 0.95 < report.duration_s < 3.0 and report.chunks_received == 0
+    waited = re.match(r"the policy stopped answering: no chunk (\d+) ms after the request", report.outage)
+    assert waited and int(waited[1]) >= 1000  # not watchdog_s (0.2 s): nothing had moved yet

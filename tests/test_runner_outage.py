@@ -98,17 +98,21 @@ class StallingBackend:
     longer (a server that is alive but stopped answering for a while: a GC pause, a swapping host)."""
 
     def __init__(self, inner) -> None:
-        self.inner, self.seconds = inner, 0.0
+        self.inner, self.seconds, self.after = inner, 0.0, 0
 
-    def stall(self, seconds: float) -> None:
-        self.seconds = seconds
+    def stall(self, seconds: float, after: int = 0) -> None:
+        """Stall the inference that follows ``after`` more."""
+        self.seconds, self.after = seconds, after
 
     def __getattr__(self, name: str):
         return getattr(self.inner, name)
 
     def infer(self, prepared, temperature: float = 0.0, seed: int | None = None):
-        delay, self.seconds = self.seconds, 0.0
-        time.sleep(delay)
+        if self.after:
+            self.after -= 1
+        elif self.seconds:
+            delay, self.seconds = self.seconds, 0.0
+            time.sleep(delay)
         return self.inner.infer(prepared, temperature=temperature, seed=seed)
 
 
@@ -137,7 +141,7 @@ def test_a_stalled_server_that_answers_again_aborts_the_trial_and_redoes_it_on_t
     from pushcut.robot.trials.runner import TrialRunner
 
     server, backend = stalling_server
-    backend.stall(2.5)  # the first request of the session: the watchdog (1 s) fires, the server is alive
+    backend.stall(2.5, after=1)  # the second request: the arms move, the watchdog (1 s) fires, the server lives
     operator = ScriptedOperator()
     session = TrialRunner(_config(server.address, tmp_path / "t.db"), operator).run()
     assert (session.attempts, session.judged, session.aborted) == (2, 1, 1) and session.complete

@@ -15,9 +15,10 @@ Each servo tick (absolute deadlines on the monotonic clock: sleep, then a short 
 3. request the next chunk in the background (``source.request_async`` with ``observe()``) as soon as the actions
    left are at most ``ceil(latency estimate * action_hz) + prefetch_margin_actions`` (estimate: the largest of
    the last ``latency_window`` measured latencies), so that it arrives before the plan runs out;
-4. propose the plan's value at the tick, linearly interpolated between actions; hold instead when the plan ran
+4. propose the plan's value at the tick (interpolated between actions, smoothed: below); hold instead when the plan ran
    out (STARVED: the last action, never extrapolated) or a request has been unanswered for ``watchdog_s``
-   (WATCHDOG: the last command, the filter brings the arms to rest);
+   (WATCHDOG: the last command, the filter brings the arms to rest; before the run's first chunk, while the arms
+   are still, ``first_chunk_watchdog_s``);
 5. pass the proposal through :func:`~pushcut.robot.control.safety.filter_command` and send what it returns;
 6. once per action period: ``done()`` and the ``max_actions`` limit (action periods since the first chunk, holds
    included, so a stalled policy cannot stretch a trial).
@@ -266,7 +267,7 @@ class ChunkExecutor:
                 future.cancel()
                 self._pending = None
                 self._error(t, f"no chunk {age:.1f} s after the request: giving it up")
-            elif age > self.config.watchdog_s and self._holding is not Reason.WATCHDOG:
+            elif age > self._watchdog_s() and self._holding is not Reason.WATCHDOG:
                 self._hold(t, Reason.WATCHDOG, f"no chunk {age * 1000:.0f} ms after the request: holding position")
             return
         self._pending = None
@@ -306,6 +307,11 @@ class ChunkExecutor:
         self._plan, self._holding = plan, None
         if self._first_play is None:
             self._first_play = t
+
+    def _watchdog_s(self) -> float:
+        if self._first_play is None:  # nothing played yet: the arms are still
+            return max(self.config.watchdog_s, self.config.first_chunk_watchdog_s)
+        return self.config.watchdog_s
 
     def _error(self, t: float, message: str, reason: Reason = Reason.POLICY_ERROR) -> None:
         self._report.request_errors += 1
@@ -363,7 +369,11 @@ class ChunkExecutor:
         t = time.monotonic() if t is None else t
         if t - self._last_warned.get(reason, -math.inf) >= self.config.log_interval_s:
             self._last_warned[reason] = t
-            log.warning("%s (%d so far)", message, self._counts[reason.value])
+            count = self._counts[reason.value]  # 0 for warnings that are not events (a stale chunk)
+            if count:
+                log.warning("%s (%d so far)", message, count)
+            else:
+                log.warning("%s", message)
 
 
 def _wait_until(deadline: float, spin_s: float) -> None:

@@ -45,6 +45,9 @@ class ExecutorConfig:
     initial_latency_s: float = 0.5  # latency estimate before the first measurement
     latency_window: int = 20  # the estimate is the largest of the last N latencies
     watchdog_s: float = 1.0  # a request unanswered this long: hold position until a chunk arrives
+    # before the run's first chunk the arms are still and nothing is being judged: the watchdog waits this long
+    # (a first inference on a busy or cold server may take seconds; a dead server is still found quickly)
+    first_chunk_watchdog_s: float = 5.0
     stop_on_watchdog: bool = False  # end the run ("watchdog") when the watchdog fires instead of waiting, holding
     request_timeout_s: float = 10.0  # give a request up after this (an error) and ask again
     max_consecutive_errors: int = 3  # failed / rejected / given-up requests in a row: stop ("policy_error")
@@ -56,7 +59,8 @@ class ExecutorConfig:
     log_interval_s: float = 1.0  # at most one warning per reason per interval (debug logs get every event)
 
     def __post_init__(self) -> None:
-        positive = ("servo_hz", "initial_latency_s", "watchdog_s", "request_timeout_s", "feedback_timeout_s")
+        positive = ("servo_hz", "initial_latency_s", "watchdog_s", "first_chunk_watchdog_s", "request_timeout_s",
+                    "feedback_timeout_s")  # fmt: skip
         for name in positive:
             if not getattr(self, name) > 0:
                 raise ValueError(f"ExecutorConfig.{name} must be positive, got {getattr(self, name)}")
