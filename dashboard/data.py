@@ -89,12 +89,14 @@ def prepare(path: str | Path) -> list[str]:
     except (TrialsDBError, sqlite3.Error) as error:
         raise DashboardError(f"{path} has the older schema version {version} and could not be migrated to "
                              f"{SCHEMA_VERSION} ({error}); open it once with write access") from None  # fmt: skip
-    return [f"{path.name}: migrated from schema version {version} to {SCHEMA_VERSION} (adds correction history)"]
+    added = ", ".join(_ADDED[v] for v in range(version + 1, SCHEMA_VERSION + 1) if v in _ADDED)
+    return [f"{path.name}: migrated from schema version {version} to {SCHEMA_VERSION} (adds {added})"]
 
 
 # ---------------------------------------------------------------------- loading
 _NUMERIC = ("started_at", "ended_at", "duration_s", "latency_p50_ms", "latency_p95_ms", "actions", "chunks",
-            "safety_event_count", "seed")  # fmt: skip
+            "safety_event_count", "seed", "ticks", "smoothed_ticks")  # fmt: skip
+_ADDED = {2: "correction history", 3: "strategies", 4: "smoothing statistics, calibration provenance"}
 
 
 def local_time(seconds: pd.Series) -> pd.Series:
@@ -170,6 +172,8 @@ def _clean_trials(trials: pd.DataFrame, sessions: pd.DataFrame, problems: list[s
         trials[column] = numbers
     trials["note"] = trials.note.fillna("").astype(str)
     trials["strategy"] = trials.strategy.fillna("").astype(str)  # blank: a real-arm trial or a failure
+    # routine smoothing by the safety filter's rate limits, in % of the servo ticks (blank before schema v4)
+    trials["smoothed_pct"] = 100.0 * trials.smoothed_ticks / trials.ticks.where(trials.ticks > 0)
     context = sessions[["id", "task", "checkpoint_label", "robot_kind", "robot", "operator"]]
     trials = trials.merge(context.rename(columns={"id": "session_id"}), on="session_id", how="left")
     orphans = trials.task.isna()

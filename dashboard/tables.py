@@ -175,7 +175,7 @@ def filter_trials(
 
 TRIAL_COLUMNS = ["id", "session_id", "k", "task", "checkpoint_label", "robot_kind", "operator", "outcome",
                  "strategy", "corrected", "judged_by", "started", "duration_s", "end_reason", "safety_event_count",
-                 "seed", "note"]  # fmt: skip
+                 "smoothed_pct", "seed", "note"]  # fmt: skip
 
 
 def trial_list(trials: pd.DataFrame, corrected: Collection[int]) -> pd.DataFrame:

@@ -30,6 +30,9 @@ def _date_range(trials: pd.DataFrame) -> tuple[date | None, date | None]:
     return (picked[0] if picked else None), (picked[-1] if len(picked) > 1 else None)
 
 
+SMOOTHED_COLUMN = st.column_config.NumberColumn("smoothed %", format="%.0f", help="ticks the rate limits reshaped")
+
+
 def render(path: str | Path, snapshot: data.Snapshot) -> None:
     trials = snapshot.trials
     if trials.empty:
@@ -51,7 +54,7 @@ def render(path: str | Path, snapshot: data.Snapshot) -> None:
                  column_config={"id": st.column_config.NumberColumn("trial", width="small"), "session_id": "session",
                                 "checkpoint_label": "checkpoint", "robot_kind": "robot",
                                 "duration_s": st.column_config.NumberColumn("duration (s)", format="%.1f"),
-                                "safety_event_count": "safety events"})  # fmt: skip
+                                "safety_event_count": "safety events", "smoothed_pct": SMOOTHED_COLUMN})  # fmt: skip
     csv_button(listing, "trials", key="csv_trials")
     if not listing.empty:
         labels = {int(r.id): f"#{r.id} · {r.task} · {r.checkpoint_label} · k={r.k} · {r.outcome}"
@@ -91,7 +94,8 @@ def render_detail(path: str | Path, trial_id: int) -> None:
             f"**Instruction** {row['instruction'] or '–'}  \n**Note** {row['note'] or '–'}  \n"
             f"**Actions** {row['actions']} in {row['chunks']} chunks · latency p50/p95 "
             f"{_number(row['latency_p50_ms'])} / {_number(row['latency_p95_ms'])} ms  \n"
-            f"**Fault** {row['fault'] or '–'} · **seed** {row['seed'] if row['seed'] is not None else '–'}"
+            f"**Fault** {row['fault'] or '–'} · **seed** {row['seed'] if row['seed'] is not None else '–'}  \n"
+            f"**Smoothing** {_smoothing(row)}"
         )
         st.markdown("**Safety events**")
         if info.events.empty:
@@ -126,3 +130,11 @@ def correction_form(path: str | Path, trial_id: int, row: dict) -> None:
         st.error(str(error))
         return
     st.rerun()
+
+
+def _smoothing(row: dict) -> str:
+    """Routine rate limiting as a share of the servo ticks (not safety events); '–' for trials before schema v4."""
+    ticks, smoothed = row.get("ticks") or 0, row.get("smoothed_ticks") or 0
+    if not ticks:
+        return "–"
+    return f"{smoothed} of {ticks} ticks ({smoothed / ticks:.0%}) rate-limited by the safety filter (routine)"

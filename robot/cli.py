@@ -1,5 +1,6 @@
 """`pushcut trial run` (a session of trials on the Piper pair or its twin) and `pushcut trial list` (sessions with
-progress, success rate and Wilson 95 % interval). Errors are one line and exit code 2."""
+progress, success rate and Wilson 95 % interval). Errors are one line and exit code 2; a session stopped by an
+outage (the policy server stopped answering, a robot fault) is one line and exit code 3: rerun to resume."""
 
 from __future__ import annotations
 
@@ -75,7 +76,7 @@ def run(
     from pushcut.robot.drivers.interface import RobotFault
     from pushcut.robot.trials.config import RunnerConfig, RunnerError
     from pushcut.robot.trials.operators import ConsoleOperator
-    from pushcut.robot.trials.runner import TrialRunner
+    from pushcut.robot.trials.runner import SessionStopped, TrialRunner
     from pushcut.trials_db.database import TrialsDBError
 
     try:
@@ -90,6 +91,9 @@ def run(
         )  # fmt: skip
         runner = TrialRunner(config, ConsoleOperator())
         session = runner.run()
+    except SessionStopped as stopped:  # an outage: saved as aborted, the rerun redoes the trial
+        typer.echo(f"session stopped: {stopped}", err=True)
+        raise typer.Exit(3) from None
     except (RunnerError, TrialsDBError, RobotFault) as error:
         _fail(str(error))
     low, high = session.interval

@@ -110,7 +110,10 @@ def make_demo_db(path: str | Path, seed: int = 0, now: float | None = None) -> P
                     note="arm bumped the table, reset" if outcome == "aborted" else "", actions=120, chunks=15,
                     latency_p50_ms=21.0 + rng.normal(0, 1), latency_p95_ms=34.0 + rng.normal(0, 2),
                     data_path=db.relative(data), videos={"head_camera": db.relative(video)},
-                    safety_events=[SafetyEventRecord(1.2, "velocity_clamp", "left_joint2")] if k % 9 == 0 else [],
+                    safety_events=[SafetyEventRecord(1.2, "joint_limit", "braking before the joint limit "
+                                                                         "[left_joint2 2.9->2.87] (14 ticks, 0.13 s)")]
+                    if k % 9 == 0 else [],
+                    ticks=4200, smoothed_ticks=(37 * k) % 420,  # 42 s at 100 Hz, up to 10 % routine smoothing
                     seed=None if real else EVAL_SEED_START + k,
                     strategy=None if real or outcome != "success" else _sim_strategy(spec.task, k)))  # fmt: skip
                 if flipped:

@@ -86,6 +86,8 @@ def test_filters_and_the_detail_of_an_aborted_trial(monkeypatch, pristine):
     assert at.selectbox(key="trial_pick").value == ABORTED_TRIAL
     assert at.subheader[-1].value == f"Trial #{ABORTED_TRIAL}: aborted"
     assert "arm bumped the table, reset" in texts(at.markdown)
+    shown = texts(at.markdown)
+    assert "of 4200 ticks (" in shown and "rate-limited by the safety filter (routine)" in shown
     at.multiselect(key="f_outcome").set_value([]).run()
     at.multiselect(key="f_operator").set_value(["ben"]).run()
     assert f"101 of {DEMO_TRIALS} trials" in texts(at.caption)

@@ -153,6 +153,13 @@ def test_date_filter_uses_the_local_day_both_ends_included(tmp_path):
     assert list(tables.filter_trials(trials, date_from=date(2026, 1, 12), date_to=date(2026, 1, 12)).k) == [3]
 
 
+def test_routine_smoothing_is_a_share_of_the_ticks_in_the_trial_list(snapshot):
+    listing = tables.trial_list(snapshot.trials, snapshot.corrected)
+    row = listing[(listing.session_id == 1) & (listing.k == 3)].iloc[0]
+    assert row.smoothed_pct == pytest.approx(100 * (37 * 3 % 420) / 4200)
+    assert list(listing.columns).index("smoothed_pct") == list(listing.columns).index("safety_event_count") + 1
+
+
 def test_trial_detail_of_the_demo(pristine):
     info = detail.trial_detail(pristine, CORRECTED_TRIAL)
     assert info.problems == [] and info.row["outcome"] == "failure"
@@ -160,7 +167,7 @@ def test_trial_detail_of_the_demo(pristine):
     assert set(info.joints.kind) == {"commanded", "measured"} and info.joints.joint.nunique() == 14
     assert len(info.joints) == 45 * 14 * 2
     assert list(info.history[["changed_by", "old_outcome", "new_outcome"]].iloc[0]) == ["ada", "success", "failure"]
-    assert list(detail.trial_detail(pristine, 9).events.reason) == ["velocity_clamp"]
+    assert list(detail.trial_detail(pristine, 9).events.reason) == ["joint_limit"]
 
 
 def test_corrections_go_through_trialsdb_and_keep_history(pristine, tmp_path):
@@ -218,7 +225,7 @@ def test_an_older_schema_is_migrated_through_trialsdb_with_a_note(tmp_path):
     with pytest.raises(data.DashboardError, match="schema version 1"):
         data.connect_readonly(path)
     assert data.prepare(path) == [f"old.db: migrated from schema version 1 to {SCHEMA_VERSION} (adds correction "
-                                  "history)"]  # fmt: skip
+                                  "history, strategies, smoothing statistics, calibration provenance)"]  # fmt: skip
     assert data.schema_version(path) == SCHEMA_VERSION and data.prepare(path) == []
     overview = tables.sessions_overview(*(lambda s: (s.sessions, s.trials))(data.load(path)), time.time())
     assert (overview.robot_kind.iloc[0], overview.progress.iloc[0], overview.successes.iloc[0]) == ("real", "2/50", 1)

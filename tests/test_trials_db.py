@@ -88,6 +88,20 @@ def test_migrates_a_version_1_database_keeping_its_rows(tmp_path):
         db.amend_trial(1, who="bob", outcome="failure")  # the v2 table works on migrated data
         assert db.session(1).successes == 0
         assert db.trials(1)[0]["strategy"] is None  # v3: a real-arm trial has no simulator-judged strategy
+        row = db.trials(1)[0]
+        assert (row["ticks"], row["smoothed_ticks"]) == (0, 0)  # v4: no statistic recorded for older trials
+        assert db.conn.execute("SELECT camera_calibration FROM sessions").fetchone()[0] is None
+
+
+def test_smoothing_statistic_and_calibration_provenance_are_kept(tmp_path):
+    provenance = '{"camera": "head_camera", "sha256": "ab12", "serial": "123456789012"}'
+    with TrialsDB(tmp_path / "t.db") as db:
+        sid = db.create_session(SessionInfo(**{**INFO.__dict__, "camera_calibration": provenance}))
+        db.add_trial(sid, _trial(1, ticks=300, smoothed_ticks=12))
+        row = db.trials(sid)[0]
+        assert (row["ticks"], row["smoothed_ticks"], row["safety_event_count"]) == (300, 12, 0)
+        stored = db.conn.execute("SELECT camera_calibration FROM sessions WHERE id = ?", (sid,)).fetchone()[0]
+        assert stored == provenance
 
 
 def test_sim_successes_keep_their_strategy(tmp_path):

@@ -50,6 +50,7 @@ class SessionInfo:
     server: str | None = None
     seed_start: int | None = None
     settings: str = "{}"  # JSON: max_actions, action_hz, chunk, cameras, ...
+    camera_calibration: str | None = None  # JSON provenance of the served policy's head-camera calibration (v4)
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,7 @@ class TrialRecord:
     judged_by: str
     started_at: float
     ended_at: float
-    end_reason: str  # the executor's: done, max_actions, fault, operator_stop, policy_error
+    end_reason: str  # the executor's: done, max_actions, fault, operator_stop, policy_error, watchdog
     seed: int | None = None
     instruction: str = ""
     note: str = ""
@@ -77,6 +78,8 @@ class TrialRecord:
     chunks: int = 0
     data_path: str | None = None
     strategy: str | None = None  # sim-twin successes: grasp / push / drag / press (pushcut.sim.strategy)
+    ticks: int = 0  # servo ticks of the executor (v4)
+    smoothed_ticks: int = 0  # of them, ticks the safety filter's rate limits reshaped (routine smoothing, v4)
     videos: dict[str, str] = field(default_factory=dict)  # camera -> mp4 path
     safety_events: Sequence[SafetyEventRecord] = ()
 

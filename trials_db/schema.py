@@ -100,7 +100,16 @@ _V3_STRATEGY = """
         ALTER TABLE trials ADD COLUMN strategy TEXT;
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1_CORE, _V2_CORRECTIONS, _V3_STRATEGY)
+# v4: routine smoothing as a per-trial statistic (servo ticks, and those the safety filter's rate limits reshaped:
+# no longer one safety event each), and the provenance of the head-camera calibration a session's policy was trained
+# with (JSON, as the policy server announced it; NULL when none).
+_V4_SMOOTHING_CALIBRATION = """
+        ALTER TABLE trials ADD COLUMN ticks INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE trials ADD COLUMN smoothed_ticks INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE sessions ADD COLUMN camera_calibration TEXT
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1_CORE, _V2_CORRECTIONS, _V3_STRATEGY, _V4_SMOOTHING_CALIBRATION)
 SCHEMA_VERSION = len(MIGRATIONS)  # PRAGMA user_version of an up-to-date database
 
 

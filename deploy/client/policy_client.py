@@ -71,6 +71,9 @@ class ServerInfo:
     max_image_shape: tuple[int, int, int]
     max_message_bytes: int
     raw: dict[str, Any] = field(repr=False)
+    # provenance of the head-camera calibration the policy was trained with (file hash, camera serial, ...); None
+    # when it was trained on the default simulated viewpoint or the server predates it
+    camera_calibration: dict[str, Any] | None = None
 
     @classmethod
     def from_reply(cls, reply: dict[str, Any]) -> ServerInfo:
@@ -87,7 +90,9 @@ class ServerInfo:
                 max_image_shape=tuple(int(x) for x in reply["max_image_shape"]),
                 max_message_bytes=int(reply["max_message_bytes"]),
                 raw=reply,
-            )
+                camera_calibration=calibration if isinstance(calibration := reply.get("camera_calibration"), dict)
+                else None,
+            )  # fmt: skip
         except (KeyError, TypeError, ValueError) as error:
             raise ProtocolMismatch("version_mismatch", f"unexpected hello reply ({error!r})") from None
 
@@ -162,6 +167,7 @@ class PolicyClient:
         self._routing_id = b"pushcut-" + self._session.encode()
         self._counter = 0
         self._lock = threading.Lock()
+        self._closing = threading.Event()  # set by close(): a call waiting for a reply gives up at once
         self._context = zmq.Context()
         self._socket: zmq.Socket | None = None
         self._executor: ThreadPoolExecutor | None = None
@@ -184,9 +190,11 @@ class PolicyClient:
         self._connect()
 
     def close(self) -> None:
-        """Close the socket (pending replies are dropped); safe to call twice."""
+        """Close the socket (pending replies are dropped; a call waiting for one raises PolicyTimeout at once, so a
+        dead server never delays shutting down); safe to call twice."""
         if self._context.closed:
             return
+        self._closing.set()
         if self._executor is not None:
             self._executor.shutdown(wait=False, cancel_futures=True)
         with self._lock:
@@ -231,8 +239,10 @@ class PolicyClient:
 
     def _wait_for(self, request_id: str, deadline: float) -> dict[str, Any] | None:
         while (remaining := deadline - time.monotonic()) > 0:
-            if not self._socket.poll(max(1, int(remaining * 1000))):
-                return None
+            if self._closing.is_set():
+                raise PolicyTimeout(f"the client was closed while waiting for {request_id} from {self.address}")
+            if not self._socket.poll(max(1, int(min(remaining, 0.1) * 1000))):  # slices: notice close() quickly
+                continue
             frame = self._socket.recv()
             try:
                 reply = unpackb(frame, max_bytes=1 << 30)

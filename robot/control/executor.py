@@ -15,16 +15,26 @@ Each servo tick (absolute deadlines on the monotonic clock: sleep, then a short 
 3. request the next chunk in the background (``source.request_async`` with ``observe()``) as soon as the actions
    left are at most ``ceil(latency estimate * action_hz) + prefetch_margin_actions`` (estimate: the largest of
    the last ``latency_window`` measured latencies), so that it arrives before the plan runs out;
-4. propose the plan's value at the tick, linearly interpolated between actions; hold instead when the plan ran
+4. propose the plan's value at the tick (interpolated between actions, smoothed: below); hold instead when the plan ran
    out (STARVED: the last action, never extrapolated) or a request has been unanswered for ``watchdog_s``
-   (WATCHDOG: the last command, the filter brings the arms to rest);
+   (WATCHDOG: the last command, the filter brings the arms to rest; before the run's first chunk, while the arms
+   are still, ``first_chunk_watchdog_s``);
 5. pass the proposal through :func:`~pushcut.robot.control.safety.filter_command` and send what it returns;
 6. once per action period: ``done()`` and the ``max_actions`` limit (action periods since the first chunk, holds
    included, so a stalled policy cannot stretch a trial).
 
-Every intervention (safety layer, hold, fault, stop) is logged (warnings rate-limited per reason) and kept in the
-report with its time. The robot's methods and ``observe()`` are only called from the thread running :meth:`run`;
-``observe()`` runs inside a tick, so it must be quick (heavy work such as encoding belongs to the source's thread).
+The plan is smoothed over ``smoothing_actions`` action periods (:mod:`pushcut.robot.control.chunk_plan`): the
+velocity change between two actions is spread over that window instead of one servo tick, so the filter's
+acceleration limit has little left to do. What it still does is routine (:data:`~pushcut.robot.control.safety.
+ROUTINE_REASONS`: velocity, acceleration, gripper rate): counted per tick (``smoothed_ticks``), logged at debug
+level only. Every other intervention (joint limit, workspace, arm distance, hold, fault, stop) is kept in the report
+as one event per episode: the same reason on the same dimensions on consecutive ticks is merged into one event
+(``ticks``, ``end``), and its start is logged (warnings rate-limited per reason). A watchdog hold or a failed
+request is an outage (``report.outage``): the policy stopped answering, which says nothing about the policy's skill;
+with ``stop_on_watchdog`` the run ends there ("watchdog") with the arms holding.
+
+The robot's methods and ``observe()`` are only called from the thread running :meth:`run`; ``observe()`` runs inside
+a tick, so it must be quick (heavy work such as encoding belongs to the source's thread).
 """
 
 from __future__ import annotations
@@ -50,6 +60,7 @@ from pushcut.robot.control.executor_types import (
     TickRecord,
 )
 from pushcut.robot.control.safety import (
+    ROUTINE_REASONS,
     ChunkRejected,
     FilterState,
     Reason,
@@ -143,6 +154,7 @@ class ChunkExecutor:
             report.latency_ms = Stats.of(self._latencies_ms)
             report.period_error_ms = Stats.of(self._period_errors)
             report.event_counts = dict(self._counts)
+            report.smoothing_counts = dict(self._routine)
         log.info("executor stopped: %s after %d actions, %d ticks", report.reason, report.actions_played, report.ticks)
         return report
 
@@ -156,6 +168,9 @@ class ChunkExecutor:
         self._latencies_ms: list[float] = []
         self._period_errors: list[float] = []
         self._counts: Counter[str] = Counter()
+        self._routine: Counter[str] = Counter()
+        self._open: dict[tuple[Reason, tuple[int, ...]], tuple[int, int]] = {}  # (event index, tick) per episode
+        self._tick_index = 0
         self._last_warned: dict[Reason, float] = {}
         self._holding: Reason | None = None
         self._first_play: float | None = None
@@ -169,8 +184,15 @@ class ChunkExecutor:
         self._maybe_request(t)
         proposal = self._propose(t)
         self._filter, events = filter_command(self._filter, proposal, period, self.safety)
+        self._tick_index += 1
+        routine = [e for e in events if e.reason in ROUTINE_REASONS]
+        if routine:
+            self._report.smoothed_ticks += 1
+            self._routine.update(e.reason.value for e in routine)
+            log.debug("smoothed: %s", "; ".join(map(str, routine)))
         for event in events:
-            self._event(t, event)
+            if event.reason not in ROUTINE_REASONS:
+                self._event(t, event, merge=True)
         try:
             sent = self.robot.send_action(self._filter.command)
         except RobotFault as error:
@@ -245,7 +267,7 @@ class ChunkExecutor:
                 future.cancel()
                 self._pending = None
                 self._error(t, f"no chunk {age:.1f} s after the request: giving it up")
-            elif age > self.config.watchdog_s and self._holding is not Reason.WATCHDOG:
+            elif age > self._watchdog_s() and self._holding is not Reason.WATCHDOG:
                 self._hold(t, Reason.WATCHDOG, f"no chunk {age * 1000:.0f} ms after the request: holding position")
             return
         self._pending = None
@@ -273,7 +295,9 @@ class ChunkExecutor:
         if old is not None:  # playing: the plan's value at this tick, so that the new plan starts exactly there
             report.actions_played += old.advance(t)
             current = old.value(t)
-        plan, dropped = merge_chunk(old, t, current, actions, observed_at, self.action_hz, self.config.crossfade_steps)
+        smoothing_s = self.config.smoothing_actions / self.action_hz
+        plan, dropped = merge_chunk(old, t, current, actions, observed_at, self.action_hz, self.config.crossfade_steps,
+                                    smoothing_s)  # fmt: skip
         report.stale_dropped += dropped
         if plan is None:  # every action already stale: keep what we had, ask again
             report.chunks_late += 1
@@ -284,11 +308,18 @@ class ChunkExecutor:
         if self._first_play is None:
             self._first_play = t
 
+    def _watchdog_s(self) -> float:
+        if self._first_play is None:  # nothing played yet: the arms are still
+            return max(self.config.watchdog_s, self.config.first_chunk_watchdog_s)
+        return self.config.watchdog_s
+
     def _error(self, t: float, message: str, reason: Reason = Reason.POLICY_ERROR) -> None:
         self._report.request_errors += 1
         self._errors_in_a_row += 1
         self._retry_at = t + self.config.retry_delay_s
         self._event(t, SafetyEvent(reason, detail=message))
+        if reason is Reason.POLICY_ERROR:
+            self._report.outage = self._report.outage or f"policy request failed: {message}"
         if self._errors_in_a_row >= self.config.max_consecutive_errors:
             raise _Stop(Reason.POLICY_ERROR.value, f"{self._errors_in_a_row} policy errors in a row (last: {message})")
 
@@ -307,12 +338,29 @@ class ChunkExecutor:
     def _hold(self, t: float, reason: Reason, message: str) -> None:
         self._holding = reason
         self._event(t, SafetyEvent(reason, detail=message))
+        if reason is Reason.WATCHDOG:
+            self._report.outage = self._report.outage or f"the policy stopped answering: {message}"
+            if self.config.stop_on_watchdog:
+                raise _Stop(Reason.WATCHDOG.value, message)
 
     # ------------------------------------------------------------------ events
-    def _event(self, t: float, event: SafetyEvent) -> None:
+    def _event(self, t: float, event: SafetyEvent, merge: bool = False) -> None:
+        """Record an intervention; with ``merge`` (the filter's, every tick) the same reason on the same dimensions
+        as on the previous tick extends that event."""
+        key = (event.reason, event.indices)
+        events = self._report.safety_events
+        episode = self._open.get(key) if merge else None
+        if episode is not None and episode[1] >= self._tick_index - 1:
+            index = episode[0]
+            if episode[1] < self._tick_index:  # a second layer on the same tick adds no tick
+                events[index] = replace(events[index], ticks=events[index].ticks + 1, end=t)
+                self._open[key] = (index, self._tick_index)
+            return
         self._counts[event.reason.value] += 1
-        if len(self._report.safety_events) < self.config.max_events:
-            self._report.safety_events.append(replace(event, time=t))
+        if len(events) < self.config.max_events:
+            events.append(replace(event, time=t))
+            if merge:
+                self._open[key] = (len(events) - 1, self._tick_index)
         log.debug("%s", event)
         self._warn(event.reason, event, t)
 
@@ -321,7 +369,11 @@ class ChunkExecutor:
         t = time.monotonic() if t is None else t
         if t - self._last_warned.get(reason, -math.inf) >= self.config.log_interval_s:
             self._last_warned[reason] = t
-            log.warning("%s (%d so far)", message, self._counts[reason.value])
+            count = self._counts[reason.value]  # 0 for warnings that are not events (a stale chunk)
+            if count:
+                log.warning("%s (%d so far)", message, count)
+            else:
+                log.warning("%s", message)
 
 
 def _wait_until(deadline: float, spin_s: float) -> None:

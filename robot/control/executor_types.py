@@ -36,12 +36,19 @@ class ChunkSource(Protocol):
 class ExecutorConfig:
     servo_hz: float = 100.0  # commands per second sent to the robot
     crossfade_steps: int = 5  # actions over which an overlapping old plan fades into a new chunk (0: switch)
+    # the plan is averaged over this many action periods (chunk_plan: a C1 path, so the velocity change between two
+    # actions is spread over the window instead of one servo tick); 0 plays the piecewise-linear path
+    smoothing_actions: float = 1.0
     # request when actions left <= ceil(latency estimate * action_hz) + this: a small margin plays most of each chunk
     # open-loop, as the policy was trained and evaluated (a large one replans after every action or two)
     prefetch_margin_actions: int = 1
     initial_latency_s: float = 0.5  # latency estimate before the first measurement
     latency_window: int = 20  # the estimate is the largest of the last N latencies
     watchdog_s: float = 1.0  # a request unanswered this long: hold position until a chunk arrives
+    # before the run's first chunk the arms are still and nothing is being judged: the watchdog waits this long
+    # (a first inference on a busy or cold server may take seconds; a dead server is still found quickly)
+    first_chunk_watchdog_s: float = 5.0
+    stop_on_watchdog: bool = False  # end the run ("watchdog") when the watchdog fires instead of waiting, holding
     request_timeout_s: float = 10.0  # give a request up after this (an error) and ask again
     max_consecutive_errors: int = 3  # failed / rejected / given-up requests in a row: stop ("policy_error")
     retry_delay_s: float = 0.2  # wait this long after an error before asking again
@@ -52,12 +59,15 @@ class ExecutorConfig:
     log_interval_s: float = 1.0  # at most one warning per reason per interval (debug logs get every event)
 
     def __post_init__(self) -> None:
-        positive = ("servo_hz", "initial_latency_s", "watchdog_s", "request_timeout_s", "feedback_timeout_s")
+        positive = ("servo_hz", "initial_latency_s", "watchdog_s", "first_chunk_watchdog_s", "request_timeout_s",
+                    "feedback_timeout_s")  # fmt: skip
         for name in positive:
             if not getattr(self, name) > 0:
                 raise ValueError(f"ExecutorConfig.{name} must be positive, got {getattr(self, name)}")
         if min(self.crossfade_steps, self.prefetch_margin_actions, self.spin_s, self.retry_delay_s) < 0:
             raise ValueError("crossfade_steps, prefetch_margin_actions, spin_s and retry_delay_s must be >= 0")
+        if not 0.0 <= self.smoothing_actions <= 4.0:
+            raise ValueError(f"ExecutorConfig.smoothing_actions must be in [0, 4], got {self.smoothing_actions}")
         if self.latency_window < 1 or self.max_consecutive_errors < 1 or self.max_events < 0:
             raise ValueError("latency_window and max_consecutive_errors must be >= 1, max_events >= 0")
 
@@ -91,7 +101,7 @@ class Stats:
 
 @dataclass
 class ExecutionReport:
-    reason: str  # "done" | "max_actions" | "fault" | "operator_stop" | "policy_error"
+    reason: str  # "done" | "max_actions" | "fault" | "operator_stop" | "policy_error" | "watchdog"
     actions_played: int = 0  # policy actions reached
     action_periods: int = 0  # action periods since the first chunk started, holds included
     ticks: int = 0
@@ -104,7 +114,10 @@ class ExecutionReport:
     latency_ms: Stats = field(default_factory=Stats)  # observation -> chunk received
     period_error_ms: Stats = field(default_factory=Stats)  # tick start - deadline
     overruns: int = 0  # ticks more than a period late (the schedule is re-anchored, not caught up)
-    safety_events: list[SafetyEvent] = field(default_factory=list)
-    event_counts: dict[str, int] = field(default_factory=dict)
+    safety_events: list[SafetyEvent] = field(default_factory=list)  # interventions, consecutive ticks merged
+    event_counts: dict[str, int] = field(default_factory=dict)  # interventions per reason (merged events)
+    smoothed_ticks: int = 0  # ticks on which the rate limits reshaped the command (routine, not events)
+    smoothing_counts: dict[str, int] = field(default_factory=dict)  # those ticks per routine reason
+    outage: str | None = None  # the policy stopped answering (watchdog, request errors): the first such message
     fault: str | None = None
     duration_s: float = 0.0

@@ -41,8 +41,8 @@ from pushcut.robot.control.safety_config import ARM_INDICES, GRIPPER_INDICES, Fi
 from pushcut.robot.control.safety_geometry import GeometryCache, guard
 from pushcut.sim import piper_spec as spec
 
-__all__ = ["ChunkRejected", "FilterState", "Reason", "SafetyConfig", "SafetyEvent", "filter_command",
-           "validate_chunk"]  # fmt: skip
+__all__ = ["ChunkRejected", "FilterState", "ROUTINE_REASONS", "Reason", "SafetyConfig", "SafetyEvent",
+           "filter_command", "validate_chunk"]  # fmt: skip
 
 _GRIPPERS = frozenset(int(i) for i in GRIPPER_INDICES)
 
@@ -78,6 +78,8 @@ class SafetyEvent:
     result: tuple[float, ...] = ()
     detail: str = ""
     time: float | None = None
+    ticks: int = 1  # consecutive servo ticks the executor merged into this event (values: the first tick's)
+    end: float | None = None  # time of the last of them
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -85,7 +87,15 @@ class SafetyEvent:
 
     def __str__(self) -> str:
         values = ", ".join(f"{n} {p:.4g}->{r:.4g}" for n, p, r in zip(self.names, self.proposed, self.result))
-        return f"{self.reason.value}: {self.detail}" + (f" [{values}]" if values else "")
+        span = ""
+        if self.ticks > 1:
+            span = f" ({self.ticks} ticks" + (f", {self.end - self.time:.2f} s)" if self.end and self.time else ")")
+        return f"{self.reason.value}: {self.detail}" + (f" [{values}]" if values else "") + span
+
+
+# The rate layer's routine work: shaping a path the arms can follow. Counted per trial (ticks smoothed), never an
+# event an operator has to read; every other reason is an intervention and is kept as an event.
+ROUTINE_REASONS = frozenset({Reason.VELOCITY, Reason.ACCELERATION, Reason.GRIPPER_RATE})
 
 
 class ChunkRejected(ValueError):

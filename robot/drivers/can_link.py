@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,8 @@ SYSFS_NET = Path("/sys/class/net")
 PIPER_BITRATE = 1_000_000  # fixed by the arm (piper_sdk README)
 ARPHRD_CAN = 280
 IFF_UP = 0x1
+IFNAMSIZ = 16  # the kernel's limit, with the terminating NUL
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,35 @@ class CanLink:
 def setup_command(name: str, bitrate: int = PIPER_BITRATE) -> str:
     """The command that brings ``name`` up at ``bitrate`` (an interface must be down to change its bit rate)."""
     return f"sudo ip link set {name} down && sudo ip link set {name} up type can bitrate {bitrate}"
+
+
+def name_problem(name: str, socketcan: bool = True) -> str | None:
+    """Why ``name`` cannot be a CAN interface name (a path, spaces, too long for the kernel), or None."""
+    if not _NAME.match(name) or (socketcan and len(name) >= IFNAMSIZ):
+        return (f"{name!r} is not a CAN interface name: expected a name such as can_left or can0 (letters, digits, "
+                f"'_', '-', '.', ':'; at most {IFNAMSIZ - 1} characters)")  # fmt: skip
+    return None
+
+
+def link_problem(link: CanLink) -> tuple[str, str] | None:
+    """(what is wrong, what to do) when ``link`` cannot carry a Piper: missing, down, another bit rate, bus-off."""
+    setup = setup_command(link.name)
+    if not link.exists:
+        return (
+            f"'{link.name}' does not exist",
+            "plug in the USB-CAN adapter and name it (piper_sdk's "
+            "can_activate.sh / can_muti_activate.sh), or give the right name with --can-left / --can-right",
+        )
+    if not link.up:
+        return f"is {link.operstate or 'not up'}", setup
+    if link.bitrate is not None and link.bitrate != PIPER_BITRATE:
+        return f"is up at {link.bitrate} bit/s, the Piper needs {PIPER_BITRATE}", setup
+    if link.controller_state == "BUS-OFF":
+        return (
+            "the CAN controller is BUS-OFF (wiring, termination, or a wrong bit rate)",
+            f"check the cable and the 120 ohm termination, then {setup}",
+        )
+    return None
 
 
 def can_interfaces(sysfs_root: Path = SYSFS_NET) -> list[str]:

@@ -1,1 +1,1 @@
-"""`pushcut robot ...`: operator tools for the real arms (camera discovery, demo replay, head-camera alignment)."""
+"""Operator tools for the real arms (`pushcut robot ...`): pre-flight check, cameras, replay, alignment."""

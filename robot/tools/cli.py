@@ -14,7 +14,10 @@ from typing import Annotated
 
 import typer
 
+from pushcut.robot.tools import check
+
 app = typer.Typer(no_args_is_help=True, add_completion=False)
+check.register(app)  # `pushcut robot check`: the pre-flight (robot/tools/check.py)
 
 
 def fail(message: str, code: int = 2) -> None:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pushcut.common.conventions import DEFAULT_ACTION_HZ, EVAL_SEED_START
+from pushcut.robot.drivers.can_link import name_problem
 
 
 class RunnerError(RuntimeError):
@@ -51,6 +52,13 @@ class RunnerConfig:
             raise RunnerError(f"--trials and --max-actions must be positive, got {self.trials}, {self.max_actions}")
         if self.safety not in ("default", "first_run"):
             raise RunnerError(f"--safety must be 'default' or 'first_run', got {self.safety!r}")
+        if self.robot == "piper":
+            for option, name in (("--can-left", self.can_left), ("--can-right", self.can_right)):
+                problem = name_problem(name)
+                if problem:
+                    raise RunnerError(f"{option}: {problem}")
+            if self.can_left == self.can_right:
+                raise RunnerError(f"--can-left and --can-right are both {self.can_left!r}: each arm has its own bus")
         if not self.operator.strip() or not self.checkpoint_label.strip():
             raise RunnerError("--operator and --checkpoint-label must not be empty")
 

@@ -8,7 +8,7 @@ import math
 import threading
 from collections.abc import Mapping
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -27,14 +27,32 @@ _ARM_DIMS = np.r_[spec.LEFT_ARM_SLICE, spec.RIGHT_ARM_SLICE]
 
 @dataclass(frozen=True)
 class TrialResult:
-    end_reason: str  # done | max_actions | fault | operator_stop | policy_error
+    end_reason: str  # done | max_actions | fault | operator_stop | policy_error | watchdog
     actions: int
     fault: str | None
     latency_p50_ms: float | None
     latency_p95_ms: float | None
     chunks: int
-    safety_events: tuple[SafetyEventRecord, ...]
+    safety_events: tuple[SafetyEventRecord, ...]  # interventions only (routine smoothing is counted)
     report: ExecutionReport | None  # the executor's full report (None when it never started)
+    ticks: int = 0
+    smoothed_ticks: int = 0  # ticks the safety filter's rate limits reshaped (routine)
+    outage: str | None = None  # the policy stopped answering during the trial (watchdog, failed requests)
+
+    def interruption(self) -> str | None:
+        """Why this trial says nothing about the policy (an outage or a robot fault), or None."""
+        if self.end_reason == "fault":
+            return f"robot fault: {self.fault}"
+        if self.outage or self.end_reason in ("watchdog", "policy_error"):
+            return self.outage or self.fault or f"the policy server failed ({self.end_reason})"
+        return None
+
+    def summary(self) -> str:
+        """'smoothed 12% of 300 ticks; events: joint_limit 1' for the operator's per-trial line."""
+        smoothed = f"smoothed {self.smoothed_ticks / self.ticks:.0%} of {self.ticks} ticks" if self.ticks else ""
+        counts = self.report.event_counts if self.report is not None else {}
+        events = ", ".join(f"{reason} {n}" for reason, n in sorted(counts.items())) or "none"
+        return "; ".join(part for part in (smoothed, f"events: {events}") if part)
 
 
 def safety_config(preset: str) -> SafetyConfig:
@@ -55,8 +73,8 @@ def execute(
     servo_hz: float = 100.0,
 ) -> TrialResult:
     """Play the policy behind ``source`` (the policy client) at ``action_hz`` on ``rig`` until done (sim: the task
-    predicate), ``max_actions``, a fault, ``stop`` or repeated policy errors. The recorder must be started: its
-    newest frames are the policy's images."""
+    predicate), ``max_actions``, a fault, ``stop``, the watchdog (the policy stopped answering: the arms hold) or
+    repeated policy errors. The recorder must be started: its newest frames are the policy's images."""
     try:
         recorder.images(timeout_s=10.0)  # the first frames, before the servo loop (observe() must be quick)
     except RobotFault as error:
@@ -65,8 +83,9 @@ def execute(
     def observe() -> Observation:
         return Observation(recorder.images(), rig.robot.get_state().vector, instruction)
 
-    executor = ChunkExecutor(rig.robot, source, observe, _executor_config(servo_hz, action_hz),
-                             safety_config(safety), action_hz, on_tick=recorder.on_tick)  # fmt: skip
+    config = replace(_executor_config(servo_hz, action_hz), stop_on_watchdog=True)  # an outage ends the trial
+    executor = ChunkExecutor(rig.robot, source, observe, config, safety_config(safety), action_hz,
+                             on_tick=recorder.on_tick)  # fmt: skip
     done = rig.sim.success if rig.sim is not None else None
     report = executor.run(stop=stop, done=done, max_actions=max_actions)
     events = tuple(
@@ -78,7 +97,8 @@ def execute(
         end_reason=report.reason, actions=report.actions_played, fault=report.fault,
         latency_p50_ms=None if math.isnan(latency.p50) else latency.p50,
         latency_p95_ms=None if math.isnan(latency.p95) else latency.p95,
-        chunks=report.chunks_received, safety_events=events, report=report,
+        chunks=report.chunks_received, safety_events=events, report=report, ticks=report.ticks,
+        smoothed_ticks=report.smoothed_ticks, outage=report.outage,
     )  # fmt: skip
 
 

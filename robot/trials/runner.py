@@ -6,6 +6,11 @@ confirms. The executor plays the policy until done (sim: the task predicate), th
 operator stop; then the outcome is judged: by the task predicate (sim default) or by the operator (real robots,
 or ``judge="operator"``). Sessions resume: see :meth:`TrialRunner.open_session` and docs/trials_db.md.
 
+An outage is never a policy failure: a trial during which the policy stopped answering (the watchdog fired, a
+request failed, the server was lost) or the robot faulted is stored ``aborted`` with the cause in ``fault`` and a
+note, never judged, and the session stops there with one line (:class:`SessionStopped`): bring the server back (or
+fix the robot) and rerun the same command, which resumes and redoes that trial (the sim: on the same seed).
+
 Ctrl-C during a trial stops that trial (end reason ``operator_stop``); a second Ctrl-C (the trial's stop pending,
 or between trials: the sim waits GRACE_S before the next one), or SIGTERM, ends the session once the trial is
 saved; Ctrl-C at a prompt ends the session (a trial waiting for its judgement is kept as aborted). Every prompt
@@ -20,10 +25,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
+from pushcut.robot.drivers.can_link import can_interfaces, link_problem, read_can_link
 from pushcut.robot.trials.config import RunnerConfig, RunnerError, calibration_summary
 from pushcut.robot.trials.interrupts import Interrupts
 from pushcut.robot.trials.operators import Operator
-from pushcut.robot.trials.play import execute, go_ready
+from pushcut.robot.trials.play import TrialResult, execute, go_ready
 from pushcut.robot.trials.recording import TrialRecorder
 from pushcut.robot.trials.rig import Rig, build_robot
 from pushcut.trials_db.database import SessionInfo, SessionSummary, TrialRecord, TrialsDB
@@ -33,6 +39,10 @@ if TYPE_CHECKING:  # pyzmq: imported when a session starts, not with this module
 
 GRACE_S = 3.0  # sim: after an operator stop, the next trial starts this much later (time for a second Ctrl-C)
 T = TypeVar("T")
+
+
+class SessionStopped(RunnerError):
+    """The session stopped on an outage or a robot fault; the trial is saved as aborted and a rerun redoes it."""
 
 
 def predicate_outcome(success: bool, end_reason: str) -> str:
@@ -48,6 +58,7 @@ class TrialRunner:
         self.config = config
         self.operator = operator
         self.interrupts = Interrupts(operator.say)
+        self._last = TrialResult("", 0, None, None, None, 0, (), None)  # the newest trial's execution
 
     # ------------------------------------------------------------------ the session
     def run(self) -> SessionSummary:
@@ -56,6 +67,8 @@ class TrialRunner:
         from pushcut.deploy.client.policy_client import PolicyClient
 
         config = self.config
+        if config.robot == "piper":
+            self._check_buses()
         client = PolicyClient(config.server, timeout_s=config.server_timeout_s)
         try:
             info = self._hello(client)
@@ -73,6 +86,16 @@ class TrialRunner:
                 rig.close()
         finally:
             client.close()
+
+    def _check_buses(self) -> None:
+        """Both CAN interfaces exist and are up at 1 Mbit/s (read from the system; nothing is opened), before the
+        server is asked or anything connects: a wrong name is one line, and nothing moves."""
+        for option, name in (("--can-left", self.config.can_left), ("--can-right", self.config.can_right)):
+            problem = link_problem(read_can_link(name))
+            if problem:
+                present = ", ".join(can_interfaces()) or "none"
+                raise RunnerError(f"{option} {name}: {problem[0]} (CAN interfaces present: {present}): {problem[1]}; "
+                                  "nothing was moved (`pushcut robot check` checks the whole rig)")  # fmt: skip
 
     def _hello(self, client: PolicyClient) -> ServerInfo:
         from pushcut.deploy.client.policy_client import PolicyError, PolicyTimeout
@@ -121,6 +144,7 @@ class TrialRunner:
             planned_trials=c.trials, judge=c.judged_by, robot_kind="sim" if c.robot == "sim" else "real",
             checkpoint_id=info.checkpoint_id, checkpoint_hash=info.checkpoint_hash, server=c.server,
             seed_start=c.seed_start if c.robot == "sim" else None, settings=json.dumps(settings),
+            camera_calibration=json.dumps(info.camera_calibration) if info.camera_calibration else None,
         ))  # fmt: skip
         self.operator.say(f"session #{session_id}: {c.task}, {c.checkpoint_label}, {c.trials} trials on {c.robot}")
         return db.session(session_id)
@@ -142,8 +166,11 @@ class TrialRunner:
             elif trial.outcome != "aborted":
                 aborts_in_a_row = 0
             rate = f"{session.successes}/{session.judged}" if session.judged else "-"
-            self.operator.say(f"trial {k}: {trial.outcome} ({trial.end_reason}, {trial.actions} actions) "
-                              f"- {session.judged}/{session.planned_trials} judged, successes {rate}")  # fmt: skip
+            self.operator.say(f"trial {k}: {trial.outcome} ({trial.end_reason}, {trial.actions} actions; "
+                              f"{self._last.summary()}) - {session.judged}/{session.planned_trials} judged, "
+                              f"successes {rate}")  # fmt: skip
+            if self._last.interruption():
+                self._after_interruption(k, trial, client)
             if trial.end_reason == "operator_stop" and not self.interrupts.quit and not self._human(rig):
                 self.operator.say(f"next trial in {GRACE_S:.0f} s (Ctrl-C ends the session)")
                 self.interrupts.wait_quit(GRACE_S)
@@ -151,6 +178,32 @@ class TrialRunner:
                 raise RunnerError(f"{aborts_in_a_row} trials in a row were aborted (last: {trial.end_reason}"
                                   f"{': ' + trial.fault if trial.fault else ''}); check the server, the robot "
                                   "and the cameras, then rerun to resume")  # fmt: skip
+
+    def _after_interruption(self, k: int, trial: TrialRecord, client: PolicyClient) -> None:
+        """Trial ``k`` was aborted by an outage or a robot fault (saved, not judged). A fault, or a policy server that
+        no longer answers, stops the session with one line (:class:`SessionStopped`); a server that answers again
+        after a stall lets the session go on, and the next attempt redoes the trial (the same seed)."""
+        cause = self._last.interruption()
+        again = f" on seed {trial.seed}" if trial.seed is not None else ""
+        if self._last.end_reason == "fault":
+            fix = "Fix the robot (the arms hold their last command)"
+        elif self._server_answers(client):
+            self.operator.say(f"trial {k} aborted, not judged: {cause}; the policy server answers again: redoing "
+                              f"this trial{again}")  # fmt: skip
+            return
+        else:
+            fix = f"Bring the policy server at {self.config.server} back"
+        raise SessionStopped(f"trial {k} aborted, not judged: {cause}. {fix} and rerun the same command: the "
+                             f"session resumes and redoes this trial{again}")  # fmt: skip
+
+    def _server_answers(self, client: PolicyClient) -> bool:
+        from pushcut.deploy.client.policy_client import PolicyError, PolicyTimeout
+
+        try:
+            client.ping()
+        except (PolicyTimeout, PolicyError):
+            return False
+        return True
 
     # ------------------------------------------------------------------ one trial
     def run_trial(self, k: int, seed: int | None, session: SessionSummary, rig: Rig, client: PolicyClient,
@@ -181,11 +234,16 @@ class TrialRunner:
         finally:
             self.interrupts.running = False
         ended = time.time()
+        self._last = result
         data_path, videos = recorder.finish()
         success = rig.sim.success() if rig.sim is not None else False
         suggestion = predicate_outcome(success, result.end_reason) if rig.sim is not None else None
         notes = [n for n in (recorder.camera_error, recorder.video_error) if n]
-        if c.judged_by == "predicate":
+        cause = result.interruption()
+        if cause:  # an outage or a fault says nothing about the policy: never judged
+            outcome = "aborted"
+            notes.insert(0, f"not judged: {cause}")
+        elif c.judged_by == "predicate":
             outcome = suggestion
         else:
             prompt = f"{place} ended: {result.end_reason} after {result.actions} actions"
@@ -202,10 +260,11 @@ class TrialRunner:
         trial = TrialRecord(
             k=k, outcome=outcome, judged_by=c.judged_by, started_at=started, ended_at=ended,
             end_reason=result.end_reason, seed=seed, instruction=instruction, note="; ".join(notes),
-            actions=result.actions, fault=result.fault, latency_p50_ms=result.latency_p50_ms,
+            actions=result.actions, fault=result.fault or cause, latency_p50_ms=result.latency_p50_ms,
             latency_p95_ms=result.latency_p95_ms, chunks=result.chunks, data_path=db.relative(data_path),
             strategy=rig.sim.strategy() if rig.sim is not None and outcome == "success" else None,
             videos={cam: db.relative(p) for cam, p in videos.items()}, safety_events=result.safety_events,
+            ticks=result.ticks, smoothed_ticks=result.smoothed_ticks,
         )  # fmt: skip
         db.add_trial(session.id, trial)
         return trial
