@@ -29,7 +29,7 @@ app.add_typer(
 )
 app.add_typer(trial_app, name="trial", help="Trials: sessions of N trials on the Piper pair or its twin, to SQLite.")
 app.add_typer(
-    robot_app, name="robot", help="The real arms: pre-flight check, RealSense discovery, sim-demo replay, camera alignment."
+    robot_app, name="robot", help="The real arms: pre-flight check, RealSense discovery, demo replay, camera alignment."
 )
 app.add_typer(bench_app, name="bench", help="Benchmarks: all of them in one run, the table of docs/benchmarks.md.")
 app.command("quickstart")(quickstart)

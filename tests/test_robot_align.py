@@ -166,6 +166,16 @@ def test_sim_demo_records_the_calibration_and_renders_from_it(tmp_path):
         cam2world = f["observation/head_camera/cam2world_gl"][0]
     np.testing.assert_allclose(cam2world[:3, 3], calibration.position, atol=1e-9)
     np.testing.assert_allclose(cam2world[:3, :3], quat_to_matrix(np.array(calibration.quaternion)), atol=1e-9)
+    # a policy trained on these demonstrations carries the calibration's provenance in its checkpoint
+    from conftest import MICRO_POLICY
+
+    from pushcut.train.checkpoint import read_metadata
+    from pushcut.train.sft import SFTConfig, train_sft
+
+    sft = train_sft(SFTConfig(data=str(out), out=str(tmp_path / "sft"), preset="tiny", preset_overrides=MICRO_POLICY,
+                              max_steps=1, batch_size=2, warmup_steps=1, num_workers=0, progress=False,
+                              device="cpu"))  # fmt: skip
+    assert read_metadata(sft["checkpoint"])["extra"]["camera_calibration"] == calibration.summary()
 
 
 def server_info(height, width):

@@ -56,8 +56,8 @@ def test_dry_run_plays_the_demo_on_the_twin_and_reports_tracking_and_timing(demo
     assert report["completed"] and report["end_reason"] == "done" and report["robot"] == "sim"
     assert report["safety"] == "first_run" and report["sim_success"] is True
     assert math.isclose(report["planned_s"], len(demo.actions) / (demo.action_hz * 0.5))
-    # arrival at the last action: after the plan's end (the arm lags its command), within the settling time
-    assert report["planned_s"] < report["actual_s"] < report["planned_s"] + SETTLE_S
+    # arrival at the last action: about at the plan's end (the smoothed command eases into it), within the settling
+    assert report["planned_s"] - 0.1 < report["actual_s"] < report["planned_s"] + SETTLE_S
     joints = {j["name"]: j for j in report["joints"]}
     assert list(joints) == list(spec.ACTION_NAMES)
     assert joints["right_joint1"]["unit"] == "deg" and joints["right_gripper"]["unit"] == "mm"
@@ -133,7 +133,7 @@ def test_preflight_names_joints_outside_the_limits_and_lost_feedback():
     robot = RecordingRobot(start=start)
     assert preflight(RecordingRobot()) == []
     (problem,) = preflight(robot)
-    assert "right arm's joint2 is at -5.0 deg, outside [0.0, 179.9]" in problem
+    assert "the right arm joints: beyond the joint limits: joint 2 at -5.0 deg (limits -1.0..180.9)" in problem
     robot = RecordingRobot()
     robot.feedback_frozen_at = 0.0
     robot.faults = ("left: arm status collision",)
@@ -158,7 +158,8 @@ def test_cli_replay_on_the_virtual_piper_homes_then_plays_and_tracks(demo_path, 
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert report["completed"] and report["robot"] == f"piper ({prefix}-left, {prefix}-right)"
-    assert report["sim_success"] is None and report["planned_s"] < report["actual_s"] < report["planned_s"] + SETTLE_S
+    assert report["sim_success"] is None
+    assert report["planned_s"] - 0.1 < report["actual_s"] < report["planned_s"] + SETTLE_S
     right = pipers["right"].state()
     np.testing.assert_allclose(right.joints, demo.actions[-1, 7:13], atol=0.02)  # homed from rest, then played
     assert len(pipers["right"].received(0x155)) > 100 and right.power_cuts == 0

@@ -33,7 +33,7 @@ from pushcut.robot.trials.rig import Rig
 from pushcut.sim import piper_spec as spec
 
 SETTLE_S = 1.0
-ARRIVED_RAD = 0.02  # every arm joint this close to the demonstration's last action: arrived
+ARRIVED_RAD = 0.035  # arm joints this close to the last action: arrived (the twin's servo leaves ~1.5 deg)
 START_TOLERANCE_RAD = 0.05  # the demonstration's first action vs the ready pose the arms were homed to
 CHUNK = 10
 _ARM_DIMS = np.r_[spec.LEFT_ARM_SLICE, spec.RIGHT_ARM_SLICE]
