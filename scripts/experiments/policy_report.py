@@ -179,7 +179,11 @@ def main() -> None:
     mean = lambda xs: sum(xs) / len(xs) if xs else float("nan")  # noqa: E731
     result = {
         "experiment": "click_bell GRPO vs SFT start and SFT continued (issue 15)",
-        "command": "bash scripts/experiments/policy_results.sh grpo|cont SEED; ... report",
+        "command": (
+            "bash scripts/experiments/policy_results.sh "
+            + ("grpo SEED" if args.grpo == "recipe" else f"ablation {args.grpo}")
+            + f"; ... cont SEED; python scripts/experiments/policy_report.py --grpo {args.grpo}"
+        ),
         "task": "click_bell",
         "held_out_seeds": [int(o["seed"]) for o in start["per_seed"]],
         "step_limit": 48,
