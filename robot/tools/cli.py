@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
@@ -23,6 +23,15 @@ check.register(app)  # `pushcut robot check`: the pre-flight (robot/tools/check.
 def fail(message: str, code: int = 2) -> None:
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(code)
+
+
+def show(as_json: bool, data: object, lines: Iterable[str]) -> None:
+    """Print ``data`` as JSON, or the human-readable ``lines``."""
+    if as_json:
+        typer.echo(json.dumps(data, indent=1))
+    else:
+        for line in lines:
+            typer.echo(line)
 
 
 @app.command("cameras")
@@ -41,11 +50,7 @@ def cameras(
         result = discover(None if no_snapshots else out)
     except RobotFault as error:
         fail(str(error))
-    if as_json:
-        typer.echo(json.dumps([c.as_dict() for c in result.cameras], indent=1))
-    else:
-        for line in format_report(result):
-            typer.echo(line)
+    show(as_json, [c.as_dict() for c in result.cameras], format_report(result))
     if not result.cameras:
         fail(NONE_FOUND, 1)
     if not result.ok:
@@ -99,11 +104,7 @@ def replay(
                                         success=opened.success)  # fmt: skip
     except (ReplayError, RobotFault, ValueError) as error:
         fail(str(error))
-    if as_json:
-        typer.echo(json.dumps(report.as_dict(), indent=1))
-    else:
-        for line in replay_tool.format_report(report):
-            typer.echo(line)
+    show(as_json, report.as_dict(), replay_tool.format_report(report))
     if not report.completed:
         raise typer.Exit(1)
 
@@ -151,11 +152,7 @@ def align(
         result = align_tool.run(request)
     except (RobotFault, ValueError) as error:
         fail(str(error))
-    if as_json:
-        typer.echo(json.dumps(result.as_dict(), indent=1))
-    else:
-        for line in align_tool.format_result(result):
-            typer.echo(line)
+    show(as_json, result.as_dict(), align_tool.format_result(result))
 
 
 @contextmanager
