@@ -369,6 +369,7 @@ class DualPiperEnv(gym.Env):
             "elapsed_steps": self.elapsed_steps,
             "seed": self.seed_value,
             "strategy": self.strategy,
+            "acting_arms": self.task.acting_arms(),
         }
 
     # ------------------------------------------------------------------ observation

@@ -63,6 +63,8 @@ LEFT_ARM_SLICE = slice(0, 6)
 LEFT_GRIPPER_INDEX = 6
 RIGHT_ARM_SLICE = slice(7, 13)
 RIGHT_GRIPPER_INDEX = 13
+# Each arm's 7 action dimensions (6 joints + gripper).
+ARM_ACTION_SLICES: dict[str, slice] = {"left": slice(0, 7), "right": slice(7, 14)}
 
 # Where every episode starts (sim reset, the real arms before a trial): both arms at READY_POSE, grippers open.
 READY_ACTION: np.ndarray = np.concatenate([READY_POSE, [1.0], READY_POSE, [1.0]])

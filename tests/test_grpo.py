@@ -22,9 +22,10 @@ pytest.importorskip("transformers")
 TESTS = Path(__file__).parent
 from conftest import SMALL_IMAGES  # noqa: E402
 
+from pushcut.sim.piper_spec import ARM_ACTION_SLICES  # noqa: E402
 from pushcut.train.checkpoint import find_checkpoints, load_checkpoint  # noqa: E402
 from pushcut.train.distributed import DistInfo, wrap_for_training  # noqa: E402
-from pushcut.train.grpo import GRPOConfig, _update, check_init, train_grpo  # noqa: E402
+from pushcut.train.grpo import GRPOConfig, _update, check_init, train_grpo, trained_tokens  # noqa: E402
 from pushcut.train.inference import ChunkPolicy  # noqa: E402
 
 TASK = "test_lower_toward_bell"
@@ -107,6 +108,20 @@ def test_update_raises_the_advantage_weighted_log_likelihood(micro_checkpoint):
     assert metrics["actor/clipfrac"] == 0.0  # one optimizer step: the ratio is exactly 1 when the loss is taken
     assert metrics["actor/tokens"] == sum(int(ep.valid.sum()) * 14 for ep in episodes)
     assert metrics["actor/entropy"] > 0 and np.isfinite(metrics["actor/pg_loss"])
+
+    # the idle-arm mask: only the acting arm's 7 dims of each executed row are trained
+    masked = dataclasses.replace(config, mask_idle_arm=True)
+    for ep in episodes:
+        assert len(ep.acting_arms) == 1
+        mask = trained_tokens(ep, True)
+        idle = [a for a in ("left", "right") if a not in ep.acting_arms][0]
+        assert not mask[..., ARM_ACTION_SLICES[idle]].any()
+        np.testing.assert_array_equal(mask[..., ARM_ACTION_SLICES[ep.acting_arms[0]]].all(-1), ep.valid)
+    runner.policy.zero_grad(set_to_none=True)
+    metrics = _update(wrap_for_training(runner.policy, info), optimizer, groups, masked, info, 2, False)
+    assert metrics["actor/tokens"] == sum(int(ep.valid.sum()) * 7 for ep in episodes)
+    with pytest.raises(ValueError, match="does not say which arms act"):
+        trained_tokens(dataclasses.replace(episodes[0], acting_arms=()), True)
 
 
 def test_loop_writes_metrics_and_checkpoints_and_resumes_exactly(micro_checkpoint, tmp_path):

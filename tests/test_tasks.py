@@ -128,3 +128,21 @@ def test_privileged_bodies_are_named_and_located(env):
     assert positions.shape == (len(bodies), 3)
     for name, position in zip(bodies, positions):
         assert np.allclose(position, env.body_position(name))
+
+
+def test_the_expert_moves_only_the_arms_the_task_says_act(env):
+    """`Task.acting_arms` is what GRPO's idle-arm mask trains; the demonstrations must agree with it."""
+    env.reset(seed=0)
+    acting = env.task.acting_arms()
+    assert acting and set(acting) <= set(spec.ARMS)
+    targets = []
+    for action in env.task.expert(env):
+        targets.append(np.asarray(action))
+        _, _, terminated, truncated, info = env.step(action)
+        assert info["acting_arms"] == acting
+        if terminated or truncated:
+            break
+    moved = np.ptp(np.stack(targets), axis=0)
+    for arm in spec.ARMS:
+        if arm not in acting:
+            assert moved[spec.ARM_ACTION_SLICES[arm]].max() < 1e-6, f"{arm} arm is idle but its targets moved"

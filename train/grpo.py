@@ -5,7 +5,8 @@
                   from sampling, early exit); reward 1 on success else 0; keep groups whose success rate is inside
                   ``filter_band`` (dynamic sampling); sample more waves until ``groups_per_step`` groups are kept or
                   the retry cap
-        advantage (R - mean_group) / (std_group + 1e-6) on every executed action token
+        advantage (R - mean_group) / (std_group + 1e-6) on every executed action token (``mask_idle_arm``: only
+                  the tokens of the arms the task needs)
         update    _update: ``ppo_epochs`` x ``mini_batches`` AdamW steps on the asymmetric clipped loss (0.2 / 0.28)
                   of the log-probs from ``VLAPolicy.log_probs_from_logits`` (the path sampling's log-probs are
                   tested against); no KL, no reference model; token-level mean over the mini-batch (all ranks)
@@ -114,6 +115,9 @@ class GRPOConfig:
     clip_low: float = 0.2
     clip_high: float = 0.28
     dynamic_sampling: bool = True
+    # train only the action tokens of the arms the task needs (Task.acting_arms): the idle arm's tokens carry no
+    # outcome signal, and without the mask they drift under GRPO (docs/results.md, "A policy that sees")
+    mask_idle_arm: bool = False
     filter_band: tuple[float, float] = (0.1, 0.9)  # kept: band[0] <= successes / G <= band[1]
     max_resample_rounds: int = 4  # extra waves per step when filtered groups leave the batch short
     rollout_envs: int = 16  # envs per task per rank, a multiple of group_size
@@ -498,7 +502,7 @@ def _update(par: Parallel, optimizer, kept, config: GRPOConfig, info: DistInfo, 
             texts = [e.instruction for e in eps for _ in range(e.chunks)]
             tokens = torch.from_numpy(np.concatenate([e.tokens for e in eps]))
             old = torch.from_numpy(np.concatenate([e.log_probs for e in eps]))
-            valid = torch.from_numpy(np.concatenate([e.valid for e in eps]))[..., None].expand_as(tokens)
+            valid = torch.from_numpy(np.concatenate([trained_tokens(e, config.mask_idle_arm) for e in eps]))
             adv = torch.tensor([advantages[i] for i in part for _ in range(episodes[i].chunks)])[:, None, None]
             local_tokens = int(valid.sum())
             global_tokens = all_reduce([local_tokens], "sum", info)[0]
@@ -548,6 +552,23 @@ def _update(par: Parallel, optimizer, kept, config: GRPOConfig, info: DistInfo, 
         "actor/lr": optimizer.param_groups[0]["lr"],
         "actor/tokens": sums["tokens"],
     }
+
+
+def trained_tokens(episode: Episode, mask_idle_arm: bool) -> np.ndarray:
+    """bool (T, chunk, action_dim): the tokens the loss sees — executed rows, and with ``mask_idle_arm`` only the
+    dimensions of the arms the episode's task needs."""
+    from pushcut.sim.piper_spec import ARM_ACTION_SLICES
+
+    assert episode.valid is not None and episode.tokens is not None
+    mask = np.broadcast_to(episode.valid[..., None], episode.tokens.shape).copy()
+    if mask_idle_arm:
+        if not episode.acting_arms:
+            raise ValueError(f"mask_idle_arm: episode {episode.task}/{episode.seed} does not say which arms act")
+        arms = np.zeros(episode.tokens.shape[-1], dtype=bool)
+        for arm in episode.acting_arms:
+            arms[ARM_ACTION_SLICES[arm]] = True
+        mask &= arms
+    return mask
 
 
 def _trim_metrics(path: Path, step: int) -> None:

@@ -35,6 +35,7 @@ class Episode:
     length: int  # actions executed
     instruction: str = ""
     strategy: str | None = None  # how a successful episode did it (sim/strategy.py: grasp / push / drag / press)
+    acting_arms: tuple[str, ...] = ()  # the arms the task needs this episode (Task.acting_arms; () before a step)
     # GRPO inputs (keep_inputs=True), one row per chunk boundary
     images: np.ndarray | None = None  # uint8 (T, n_cameras, S, S, 3)
     proprio: np.ndarray | None = None  # float32 (T, proprio_dim)
@@ -90,6 +91,7 @@ def run_episodes(
             obs[i] = res.observation
             ep = episodes[i]
             ep.length += int(res.steps_executed)
+            ep.acting_arms = tuple(res.info.get("acting_arms", ()))
             if keep_inputs:
                 valid = np.arange(policy.chunk) < int(res.steps_executed)
                 steps[i].append((inputs.images[k], inputs.proprio[k], pred.tokens[k], pred.log_probs[k], valid))

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
+from pushcut.sim.piper_spec import ARMS
 from pushcut.sim.randomization import KeepOutZone
 from pushcut.sim.strategy import ManipulationTrace, default_strategy
 
@@ -60,6 +61,11 @@ class Task(abc.ABC):
         positions are recorded with demonstrations as privileged training targets (never a policy input) and are
         what `pushcut train probe` reads back out of a policy."""
         return (self.manipulated_body(),)
+
+    def acting_arms(self) -> tuple[str, ...]:
+        """The arms this episode needs (set by `initialize_episode`); the others should stay where they are. GRPO's
+        ``mask_idle_arm`` trains only these arms' action tokens."""
+        return ARMS
 
     def classify_strategy(self, trace: ManipulationTrace) -> str:
         """How a successful episode moved the manipulated body (sim/strategy.py): grasp / push / drag."""

@@ -84,6 +84,9 @@ class ClickBell(Task):
     def button(self, env) -> np.ndarray:
         return env.body_position("bell") + np.array([0.0, 0.0, BELL_BUTTON_HEIGHT])
 
+    def acting_arms(self) -> tuple[str, ...]:
+        return (self.arm,)
+
     def manipulated_body(self) -> str:
         return "bell"
 

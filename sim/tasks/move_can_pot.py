@@ -140,6 +140,9 @@ class MoveCanPot(Task):
         self.target_xy = pot_xy + np.array([self.side * TARGET_OFFSET, 0.0])
         return {"arm": self.arm}
 
+    def acting_arms(self) -> tuple[str, ...]:
+        return (self.arm,)
+
     def manipulated_body(self) -> str:
         return "can"
 

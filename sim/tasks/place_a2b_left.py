@@ -359,6 +359,9 @@ class PlaceA2BLeft(Task):
                 return pos_a, pos_b
 
     # ------------------------------------------------------------------ success
+    def acting_arms(self) -> tuple[str, ...]:
+        return (self.arm,)
+
     def manipulated_body(self) -> str:
         return self.obj_a.key
 
