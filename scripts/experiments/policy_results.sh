@@ -2,9 +2,12 @@
 # The results of docs/results.md, "A policy that sees" (issue 15), one stage per argument:
 #   bash scripts/experiments/policy_results.sh demos          # 1000 click_bell + 100 move_can_pot demonstrations
 #   bash scripts/experiments/policy_results.sh sft NAME       # one SFT variant (600 steps), its evals and probe:
-#        small100_aux_hl (the GRPO start) | small100_aux | small100 | tiny100_aux | small1000_aux
-#   bash scripts/experiments/policy_results.sh grpo SEED      # GRPO from the start (GRPO_STEPS steps)
-#   bash scripts/experiments/policy_results.sh cont SEED      # SFT continued from the start for the same budget
+#        small100_aux_hl (the first GRPO start) | small100_aux | small100 | tiny100_aux | small1000_aux
+#        small100_aux_hl_1800 (the same for 1800 steps: the converged start of grpo2 / cont2)
+#   bash scripts/experiments/policy_results.sh grpo SEED      # GRPO from the 600-step start (GRPO_STEPS steps)
+#   bash scripts/experiments/policy_results.sh cont SEED      # SFT continued from the 600-step start, same budget
+#   bash scripts/experiments/policy_results.sh grpo2 SEED     # GRPO from the 1800-step start, idle arm masked
+#   bash scripts/experiments/policy_results.sh cont2 SEED     # SFT continued from the 1800-step start, same budget
 #   bash scripts/experiments/policy_results.sh ablation NAME  # GRPO variants, seed 0: T1 | nods | symclip | paper
 #   bash scripts/experiments/policy_results.sh general        # start and GRPO on randomized scenes / unseen instructions
 #   bash scripts/experiments/policy_results.sh task2 [STAGE]  # move_can_pot: SFT start, GRPO seed 0, evals
@@ -18,20 +21,31 @@ source .venv/bin/activate
 export MUJOCO_GL=${MUJOCO_GL:-osmesa}
 R=${R:-runs/exp15}
 START=$R/sft/small100_aux_hl/checkpoints/step_600  # the small preset, aux loss + HL-Gauss targets, 100 demos
+START2=$R/sft/small100_aux_hl_1800/checkpoints/step_1800  # the same recipe trained 3x longer (converged)
+GRPO2_T=${GRPO2_T:-1.0}  # rollout temperature of grpo2 (1.6 is the paper's; see docs/results.md)
 ENV='{"step_limit": 48}'   # click_bell experts finish in <= 27 actions; the held-out evaluations use 48 too
 GRPO_STEPS=${GRPO_STEPS:-60}    # about 35 min here (30 s a step + validation)
 CONT_STEPS=${CONT_STEPS:-1200}  # SFT steps in the same wall time (1.6 s a step)
 GRPO_LR=${GRPO_LR:-5e-5}  # 1e-4 dropped greedy success 45 -> 30 % in 10 steps (docs/results.md)
 GRPO_ARGS=(--val-every 10 --val-episodes 100 --lr "$GRPO_LR" --set mini_batches=4 --set "env_overrides=$ENV")
 
-sft() {  # name, args...: 600 steps of 32 on the click_bell demos, evaluated at 200/400/600
+sft() {  # name, args...: SFT_STEPS (600) steps of 32 on the click_bell demos, evaluated at each third
   local name=$1; shift
-  local out=$R/sft/$name
-  local args=(--data "$R/demos/click_bell" --out "$out" --max-steps 600 --save-every 200 --warmup-steps 50
+  local out=$R/sft/$name n=${SFT_STEPS:-600}
+  local args=(--data "$R/demos/click_bell" --out "$out" --max-steps "$n" --save-every $((n / 3)) --warmup-steps 50
               --num-workers 1 "$@")
-  if [ -e "$out/latest" ] && [ ! -e "$out/checkpoints/step_600" ]; then pushcut train sft "${args[@]}" --resume
-  elif [ ! -e "$out/checkpoints/step_600" ]; then pushcut train sft "${args[@]}"; fi
-  for step in 200 400 600; do eval48 "$out/checkpoints/step_$step" click_bell; done
+  if [ -e "$out/latest" ] && [ ! -e "$out/checkpoints/step_$n" ]; then pushcut train sft "${args[@]}" --resume
+  elif [ ! -e "$out/checkpoints/step_$n" ]; then pushcut train sft "${args[@]}"; fi
+  for step in $((n / 3)) $((2 * n / 3)) "$n"; do eval48 "$out/checkpoints/step_$step" click_bell; done
+}
+
+cont() {  # out dir, init, seed: SFT continued from init for CONT_STEPS (the GRPO run's wall time)
+  local out=$1 init=$2 seed=$3
+  local args=(--init "$init" --preset small --aux-position-weight 1.0 --label-sigma 1.5 --data "$R/demos/click_bell"
+              --max-episodes 100 --out "$out" --max-steps "$CONT_STEPS" --save-every 300 --num-workers 1
+              --warmup-steps 50 --seed "$seed")
+  if [ -e "$out/latest" ]; then pushcut train sft "${args[@]}" --resume; else pushcut train sft "${args[@]}"; fi
+  for ckpt in "$out"/checkpoints/step_*; do eval48 "$ckpt" click_bell; done
 }
 
 eval48() {  # checkpoint, task[, extra eval args]: greedy on the 100 held-out seeds, step limit 48, kept as JSON
@@ -62,16 +76,15 @@ case "${1:-}" in
       small100_aux_hl) sft small100_aux_hl --preset small --max-episodes 100 --aux-position-weight 1.0 \
                          --label-sigma 1.5 ;;
       small1000_aux) sft small1000_aux --preset small --aux-position-weight 1.0 ;;
+      small100_aux_hl_1800) SFT_STEPS=1800 sft small100_aux_hl_1800 --preset small --max-episodes 100 \
+                              --aux-position-weight 1.0 --label-sigma 1.5 ;;
       *) echo "unknown SFT variant $2" >&2; exit 2 ;;
     esac ;;
   grpo) grpo "$R/grpo/recipe_s$2" "$START" click_bell --seed "$2" ;;
-  cont)
-    out="$R/sft/cont_s$2"
-    args=(--init "$START" --preset small --aux-position-weight 1.0 --label-sigma 1.5 --data "$R/demos/click_bell"
-          --max-episodes 100
-          --out "$out" --max-steps "$CONT_STEPS" --save-every 300 --num-workers 1 --warmup-steps 50 --seed "$2")
-    if [ -e "$out/latest" ]; then pushcut train sft "${args[@]}" --resume; else pushcut train sft "${args[@]}"; fi
-    for ckpt in "$out"/checkpoints/step_*; do eval48 "$ckpt" click_bell; done ;;
+  cont) cont "$R/sft/cont_s$2" "$START" "$2" ;;
+  grpo2) grpo "$R/grpo/masked_s$2" "$START2" click_bell --seed "$2" --temperature "$GRPO2_T" \
+           --set mask_idle_arm=true ;;
+  cont2) cont "$R/sft/cont1800_s$2" "$START2" "$2" ;;
   ablation)
     case "$2" in
       T1) grpo "$R/grpo/T1_s0" "$START" click_bell --temperature 1.0 ;;
