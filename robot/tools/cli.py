@@ -73,16 +73,20 @@ def replay(
         "can_right"
     ),
     yes: Annotated[bool, typer.Option("--yes", help="piper: do not ask before the arms move.")] = False,
+    rig: Annotated[Path | None, typer.Option("--rig", help="piper: rig file of `robot check --save-rig`.")] = None,
     can_bus: Annotated[str, typer.Option("--can-bus", hidden=True, help="socketcan, or virtual (tests).")] = (
         "socketcan"
     ),
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
-    """Play a simulated demonstration on the arms (after the pre-flight and homing, through the trial executor and
-    safety filter) and report the tracking error per joint and the timing. Exit 1 when it did not play to the end."""
+    """Play a simulated demonstration on the arms (after `robot check`'s bus and arm checks pass, the pre-flight and
+    homing; through the trial executor and safety filter) and report the tracking error per joint and the timing.
+    Exit 1 when a check failed or it did not play to the end."""
     from pushcut.robot.drivers.interface import RobotFault
     from pushcut.robot.tools import replay as replay_tool
+    from pushcut.robot.tools.check import read_rig, validate_interface
     from pushcut.robot.tools.demo_file import ReplayError, check_speed, load_demo
+    from pushcut.robot.tools.preflight import check_before_connecting
     from pushcut.robot.tools.robots import RobotChoice, open_robot
 
     try:
@@ -92,6 +96,14 @@ def replay(
         episode = load_demo(demo, task)
         choice = RobotChoice("sim" if dry_run else robot, episode.task, episode.action_hz, can_left, can_right,
                              seed=episode.seed, can_bus=can_bus)  # fmt: skip
+        if choice.kind == "piper":
+            validate_interface(can_left, can_bus)
+            validate_interface(can_right, can_bus)
+        failed = check_before_connecting(choice, read_rig(rig) if rig is not None else None)
+        for result in failed:
+            typer.echo(result.line(), err=True)
+        if failed:
+            fail("`pushcut robot check` failed (above): nothing moved", 1)
         if choice.kind == "piper" and not yes:
             question = (f"The real arms will walk to the ready pose, then play {len(episode.actions)} actions of "
                         f"{episode.task} at speed {speed}. Is the workspace clear and the e-stop at hand?")  # fmt: skip
@@ -102,7 +114,7 @@ def replay(
                        "(Ctrl-C stops: the arms hold where they are)", err=True)  # fmt: skip
             report = replay_tool.replay(opened.robot, episode, speed, safety, servo_hz, choice.label, stop=stop,
                                         success=opened.success)  # fmt: skip
-    except (ReplayError, RobotFault, ValueError) as error:
+    except (ReplayError, RobotFault, ValueError) as error:  # CheckInputError is a ValueError
         fail(str(error))
     show(as_json, report.as_dict(), replay_tool.format_report(report))
     if not report.completed:

@@ -1,8 +1,10 @@
-"""The minimal pre-flight before anything moves the arms (replay): the robot answers with fresh feedback, no arm
-reports a fault or is disabled, every joint is inside the Piper's limits (``check``'s rule) and each gripper inside
-[0, 1].
-``pushcut robot check`` runs the complete list (interfaces, firmware, swapped buses, cameras, server); this is the
-part that needs nothing but a connected :class:`~pushcut.robot.drivers.interface.Robot`."""
+"""What must hold before a tool moves the arms (replay), in two stages:
+
+- :func:`check_before_connecting`: ``pushcut robot check``'s bus and arm checks on the real pair (interfaces up at
+  the right bit rate, each arm answers, buses not swapped against the rig file, no e-stop, no errors, joints inside
+  the limits with margin), read-only, before anything is enabled; the tool refuses on any FAIL.
+- :func:`preflight`: on the connected :class:`~pushcut.robot.drivers.interface.Robot` (the twin too), fresh feedback,
+  no fault, enabled, every joint inside the Piper's limits (``check``'s rule) and each gripper inside [0, 1]."""
 
 from __future__ import annotations
 
@@ -11,10 +13,22 @@ import time
 import numpy as np
 
 from pushcut.robot.drivers.interface import Robot, RobotFault
-from pushcut.robot.tools.check import check_joint_limits
+from pushcut.robot.tools.check import CheckOptions, CheckResult, check_joint_limits, run_checks
+from pushcut.robot.tools.robots import RobotChoice
 from pushcut.sim import piper_spec as spec
 
 FEEDBACK_MAX_AGE_S = 0.2
+
+
+def check_before_connecting(choice: RobotChoice, rig: dict[str, str] | None = None) -> list[CheckResult]:
+    """The FAILs of ``pushcut robot check``'s bus and arm checks for ``choice`` (the real pair; the twin has no bus,
+    and :func:`preflight` covers its arms): empty when the arms may be connected and moved."""
+    if choice.kind != "piper":
+        return []
+    options = CheckOptions(robot="piper", can={"left": choice.can_left, "right": choice.can_right}, rig=rig,
+                           bustype=choice.can_bus)  # fmt: skip
+    results, _links = run_checks(options)
+    return [r for r in results if r.status == "FAIL"]
 
 
 def preflight(robot: Robot) -> list[str]:
