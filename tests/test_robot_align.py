@@ -176,6 +176,26 @@ def test_sim_demo_records_the_calibration_and_renders_from_it(tmp_path):
                               max_steps=1, batch_size=2, warmup_steps=1, num_workers=0, progress=False,
                               device="cpu"))  # fmt: skip
     assert read_metadata(sft["checkpoint"])["extra"]["camera_calibration"] == calibration.summary()
+    # ... the policy server announces it in `hello` (a trial session stores it), and GRPO on the calibrated
+    # viewpoint keeps it in every checkpoint
+    from pushcut.deploy.client.policy_client import PolicyClient
+    from pushcut.deploy.server.backend import TorchBackend
+    from pushcut.deploy.server.policy_server import PolicyServer, ServerConfig
+    from pushcut.train.grpo import GRPOConfig, train_grpo
+
+    server = PolicyServer(TorchBackend.from_checkpoint(sft["checkpoint"]),
+                          ServerConfig(bind="tcp://127.0.0.1:*", image_shape=(H, W))).start()  # fmt: skip
+    try:
+        with PolicyClient(server.address) as client:
+            assert client.hello().camera_calibration == calibration.summary()
+    finally:
+        server.stop()
+    grpo = train_grpo(GRPOConfig(init=sft["checkpoint"], tasks=("click_bell",), out=str(tmp_path / "grpo"), steps=1,
+                                 groups_per_step=1, group_size=2, mini_batches=1, micro_batch=8, rollout_envs=2,
+                                 env_workers=1, dynamic_sampling=False, val_every=0, progress=False, device="cpu",
+                                 env_overrides={"step_limit": 2, "image_width": W, "image_height": H,
+                                                "camera_calibration": str(path)}))  # fmt: skip
+    assert read_metadata(grpo["checkpoint"])["extra"]["camera_calibration"] == calibration.summary()
 
 
 def server_info(height, width):

@@ -46,6 +46,8 @@ class ModelInfo:
     action_dim: int
     backend: str
     action_names: tuple[str, ...] = ()  # from the checkpoint (pushcut.train.checkpoint); empty when unnamed
+    # provenance of the head-camera calibration the policy was trained with (name, sha256); None: the nominal view
+    camera_calibration: dict[str, str] | None = None
 
 
 class InferenceBackend(Protocol):
@@ -116,6 +118,7 @@ class TorchBackend:
             action_dim=policy.action_dim,
             backend=f"torch-{'compile' if compile else 'eager'} ({next(model.parameters()).device})",
             action_names=tuple(meta.get("action_names", ())),
+            camera_calibration=(meta.get("extra") or {}).get("camera_calibration"),
         )
 
     @classmethod

@@ -361,4 +361,5 @@ class PolicyServer:
             "instruction_required": True,
             "max_message_bytes": cfg.max_message_bytes,
             "max_batch": cfg.max_batch,
+            "camera_calibration": info.camera_calibration,
         }
