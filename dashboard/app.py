@@ -1,30 +1,34 @@
 """The Streamlit dashboard of trial outcomes (issue 7): sessions, comparisons, trials. Start it with
 ``pushcut dashboard --db trials.db`` or ``streamlit run dashboard/app.py -- --db trials.db``; the database may also
-come from the ``PUSHCUT_DASHBOARD_DB`` environment variable. Data layer: data.py, tables.py, detail.py, stats.py."""
+come from the ``PUSHCUT_DASHBOARD_DB`` environment variable. ``--align-dir DIR`` (or ``PUSHCUT_ALIGN_DIR``) adds
+the live camera alignment (view_align.py). Data layer: data.py, tables.py, detail.py, stats.py."""
 
 from __future__ import annotations
 
 import argparse
 import os
 import sys
+from pathlib import Path
 
 import streamlit as st
 
-from pushcut.dashboard import data, view_compare, view_sessions, view_trials
+from pushcut.dashboard import data, view_align, view_compare, view_sessions, view_trials
 from pushcut.dashboard.ui import guarded
 
 
-def database_argument() -> str | None:
+def arguments() -> tuple[str | None, str | None]:
+    """The database and the camera-alignment folder (``--db`` / ``--align-dir``, else the environment)."""
     parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
     parser.add_argument("--db")
+    parser.add_argument("--align-dir")
     known, _ = parser.parse_known_args(sys.argv[1:])
-    return known.db or os.environ.get("PUSHCUT_DASHBOARD_DB")
+    return known.db or os.environ.get("PUSHCUT_DASHBOARD_DB"), known.align_dir or os.environ.get("PUSHCUT_ALIGN_DIR")
 
 
 def main() -> None:
     st.set_page_config(page_title="pushcut · trials", page_icon="🤖", layout="wide")
     st.title("pushcut · trial outcomes")
-    path = database_argument()
+    path, align_dir = arguments()
     if not path:
         st.error("No trial database given: start the dashboard with `pushcut dashboard --db trials.db`.")
         st.stop()
@@ -41,13 +45,17 @@ def main() -> None:
         st.info(note)
     for problem in snapshot.problems:
         st.warning(problem)
-    sessions, comparison, trials = st.tabs(["Sessions", "Comparison", "Trials"])
+    names = ["Sessions", "Comparison", "Trials"] + (["Camera alignment"] if align_dir else [])
+    sessions, comparison, trials, *alignment = st.tabs(names)
     with sessions:
         guarded("sessions overview", view_sessions.render, path, snapshot)
     with comparison:
         guarded("comparison", view_compare.render, snapshot)
     with trials:
         guarded("trial list", view_trials.render, path, snapshot)
+    for tab in alignment:
+        with tab:
+            guarded("camera alignment", view_align.render, Path(align_dir))
 
 
 # Streamlit runs this file as "__main__"; multiprocessing re-imports a leftover __main__ (after AppTest) as

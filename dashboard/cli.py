@@ -33,20 +33,25 @@ def port_problem(host: str, port: int) -> str | None:
     return None
 
 
-def streamlit_command(db: Path, host: str, port: int) -> list[str]:
-    """The `streamlit run` command line: headless, no usage statistics, the database after `--`."""
+def streamlit_command(db: Path, host: str, port: int, align_dir: Path | None = None) -> list[str]:
+    """The `streamlit run` command line: headless, no usage statistics, the database (and the camera-alignment
+    folder) after `--`."""
     return [
         sys.executable, "-m", "streamlit", "run", str(APP),
         "--server.address", host, "--server.port", str(port),
         "--server.headless", "true", "--browser.gatherUsageStats", "false", "--client.toolbarMode", "minimal",
         "--", "--db", str(db.resolve()),
-    ]  # fmt: skip
+    ] + (["--align-dir", str(align_dir.resolve())] if align_dir is not None else [])  # fmt: skip
 
 
 def dashboard(
     db: Annotated[Path, typer.Option("--db", help="The SQLite trial database written by `pushcut trial run`.")],
     port: Annotated[int, typer.Option("--port", help="Port to serve the page on.")] = 8501,
     host: Annotated[str, typer.Option("--host", help="Address to listen on (loopback by default).")] = "127.0.0.1",
+    align_dir: Annotated[
+        Path | None,
+        typer.Option("--align-dir", help="Also show the live camera alignment of `pushcut robot align --live --out`."),
+    ] = None,
 ) -> None:
     """The dashboard of trial outcomes: sessions, success rates with Wilson intervals, comparisons, trial videos."""
     from pushcut.dashboard.data import database_problem
@@ -61,5 +66,7 @@ def dashboard(
         _fail(problem)
     typer.echo(f"dashboard of {db} on http://{host}:{port} (Ctrl+C stops it)")
     sys.stdout.flush()
-    command = streamlit_command(db, host, port)
+    if align_dir is not None and not align_dir.is_dir():
+        _fail(f"--align-dir {align_dir} is not a folder (`pushcut robot align --live --out {align_dir}` makes it)")
+    command = streamlit_command(db, host, port, align_dir)
     os.execv(command[0], command)  # Streamlit replaces this process: signals (Ctrl+C, SIGTERM) reach it directly

@@ -207,3 +207,36 @@ def test_the_streamlit_command_line_is_headless_without_usage_statistics(tmp_pat
     assert flags == {"--server.address": "127.0.0.1", "--server.port": "8600", "--server.headless": "true",
                      "--browser.gatherUsageStats": "false", "--client.toolbarMode": "minimal"}  # fmt: skip
     assert command[-3:] == ["--", "--db", str((tmp_path / "t.db").resolve())]
+
+
+def test_the_camera_alignment_tab_shows_the_live_view_and_queues_nudges(monkeypatch, tmp_path, pristine):
+    import time
+
+    import numpy as np
+
+    from pushcut.common.live_view import LIVE_IMAGE, LiveStatus, read_nudges, write_status
+
+    folder = tmp_path / "align"
+    folder.mkdir()
+    monkeypatch.setenv("PUSHCUT_ALIGN_DIR", str(folder))
+    at = run_app(monkeypatch, pristine)
+    assert [t.label for t in at.tabs] == ["Sessions", "Comparison", "Trials", "Camera alignment"]
+    assert "No live view in" in texts(at.tabs[3].info)
+
+    import cv2
+
+    cv2.imwrite(str(folder / LIVE_IMAGE), np.zeros((24, 32, 3), np.uint8))
+    status = LiveStatus(7, time.time(), (0.0, -0.5, 0.8), (0.0, -40.0, 0.0), 2.345, 12.5,
+                        nudges_applied=["0.01,0,0,0,0,0"], nudges_rejected=["x: not six numbers"])  # fmt: skip
+    write_status(folder, status)
+    at = run_app(monkeypatch, pristine)
+    tab = at.tabs[3]
+    assert not tab.error and [m.value for m in tab.metric] == ["2.35 px", "12.5"]
+    assert "rejected: x: not six numbers" in texts(tab.warning)
+    assert "-0.5000" in texts(tab.markdown) and "Nudges applied: 1" in texts(tab.markdown)
+    tab.number_input(key="dx").set_value(1.5)
+    tab.number_input(key="dyaw").set_value(-0.25)
+    tab.button[0].click()
+    at.run()
+    assert read_nudges(folder, 0) == ["0.015,0,0,0,0,-0.25"]
+    assert "queued `0.015,0,0,0,0,-0.25`" in texts(at.tabs[3].success)

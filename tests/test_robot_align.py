@@ -267,3 +267,42 @@ def test_nudge_axes_and_file_round_trip_keep_the_hash(tmp_path):
         json.dumps(dataclasses.asdict(make_config(image_width=W, image_height=H, camera_calibration=str(path))))
     )
     assert as_calibration(stored["camera_calibration"]).name == calibration.name
+
+
+def test_the_live_view_takes_nudges_from_its_folder_and_writes_the_pose_it_ended_on(real_frame, tmp_path):
+    import threading
+    import time
+
+    from pushcut.common.live_view import append_nudge, read_status
+
+    folder, path = tmp_path / "align", tmp_path / "head.json"
+    dx, dy, dz, roll, pitch, yaw = (float(v) for v in OFFSET.split(","))
+
+    def operator() -> None:  # what the dashboard's form does, once the first live frame is there
+        deadline = time.monotonic() + 30
+        while read_status(folder) is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        folder.joinpath("nudges.txt").open("a").write("0.01,oops\n")
+        append_nudge(folder, dx, dy, dz, roll, pitch, yaw)
+
+    thread = threading.Thread(target=operator, daemon=True)
+    thread.start()
+    result = align(real_frame, tmp_path, "--live", "--live-seconds", "4", "--write-calibration", str(path), "--json")
+    thread.join(timeout=5)
+    assert result.exit_code == 0, result.output
+    start, final = json.loads(result.stdout)["steps"]
+    assert final["nudge"] == f"live view ({read_status(folder).frame} frames; nudges applied: 1, rejected: 1)"
+    assert final["edge_distance_px"] < 1.0 < start["edge_distance_px"]  # the operator's nudge found the true pose
+    np.testing.assert_allclose(CameraCalibration.load(path).position, real_frame[1].position, atol=1e-9)
+    status = read_status(folder)
+    assert (
+        not status.running
+        and status.frame >= 2
+        and status.nudges_applied == [f"{dx:.6g},{dy:.6g},{dz:.6g},{roll:.6g},{pitch:.6g},{yaw:.6g}"]
+    )
+    assert status.nudges_rejected[0].startswith("0.01,oops: --nudge takes six numbers")
+    import cv2
+
+    assert cv2.imread(str(folder / "live.png")).shape == (H, W, 3)
+    bad = align(real_frame, tmp_path, "--live-seconds", "2")
+    assert bad.exit_code == 2 and "--live-seconds must be > 0 and goes with --live" in bad.stderr

@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime
 import getpass
 import math
+import threading
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -183,7 +184,9 @@ def format_result(result: AlignResult) -> list[str]:
     for s in result.steps:
         x, y, z = s.position
         roll, pitch, yaw = s.rpy_deg
-        what = "start" if s.nudge is None else s.nudge if s.nudge.startswith("estimated") else f"nudge {s.nudge}"
+        what = (
+            "start" if s.nudge is None else s.nudge if s.nudge.startswith(("estimated", "live")) else f"nudge {s.nudge}"
+        )
         lines.append(f"[{s.step}] {what}\n    pose xyz {x:.4f} {y:.4f} {z:.4f} m, rpy {roll:.2f} {pitch:.2f} "
                      f"{yaw:.2f} deg; score {s.edge_distance_px:.2f} px, pixel difference {s.pixel_difference:.1f}"
                      f" -> {s.image}")  # fmt: skip
@@ -208,6 +211,8 @@ class AlignRequest:
     write_calibration: Path | None = None
     operator: str | None = None
     estimate: bool = False  # after the nudges, search the pose that puts the arms' outline on the real edges
+    live: bool = False  # then the live view (robot/tools/align_live.py) until Ctrl-C or live_seconds
+    live_seconds: float | None = None
 
 
 def parse_camera(value: str) -> tuple[str, str]:
@@ -224,7 +229,7 @@ def parse_camera(value: str) -> tuple[str, str]:
 def open_camera(name: str, serial: str, width: int, height: int) -> Camera:
     """A RealSense by serial, or ``replay:PATH`` (recorded frames: tests, offline alignment); not yet connected."""
     if serial.startswith("replay:"):
-        camera = ReplayCamera(ReplayConfig(serial.removeprefix("replay:"), name=name))
+        camera = ReplayCamera(ReplayConfig(serial.removeprefix("replay:"), name=name, loop=True))  # a live feed
         if (camera.width, camera.height) != (width, height):
             raise RobotFault(f"{serial} holds {camera.width}x{camera.height} frames, not {width}x{height}")
         return camera
@@ -242,8 +247,9 @@ def start_pose(request: AlignRequest) -> CameraCalibration | None:
     return start
 
 
-def run(request: AlignRequest) -> AlignResult:
-    """Check the input, open the camera, the twin's view and the robot (read-only), align, write the file."""
+def run(request: AlignRequest, stop: threading.Event | None = None) -> AlignResult:
+    """Check the input, open the camera, the twin's view and the robot (read-only), align (and with ``live``, keep
+    the live view going until ``stop`` is set or ``live_seconds`` pass), write the file."""
     nudges = [Nudge.parse(text) for text in request.nudges]
     start = start_pose(request)
     camera = open_camera(request.camera, request.serial, request.width, request.height)
@@ -254,9 +260,26 @@ def run(request: AlignRequest) -> AlignResult:
             with open_robot(request.robot, read_only=True) as opened:
                 result, pose = align(camera, opened.robot, view, start or view.nominal_calibration(request.serial),
                                      nudges, request.out, request.estimate)  # fmt: skip
+                if request.live:
+                    pose = _live(camera, opened.robot, view, pose, request, result, stop or threading.Event())
         finally:
             camera.close()
     finally:
         view.close()
     finish(pose, provenance(request.operator, request.robot.label), request.write_calibration, result)
     return result
+
+
+def _live(camera: Camera, robot: Robot, view: TwinView, pose: CameraCalibration, request: AlignRequest,
+          result: AlignResult, stop: threading.Event) -> CameraCalibration:  # fmt: skip
+    """The live view from ``pose``; its final pose becomes the result's last step."""
+    from pushcut.common.live_view import LIVE_IMAGE
+    from pushcut.robot.tools.align_live import live
+
+    pose, status = live(camera, robot, view, pose, request.out, stop, request.live_seconds)
+    what = f"live view ({status.frame} frames; nudges applied: {len(status.nudges_applied)}"
+    what += f", rejected: {len(status.nudges_rejected)})" if status.nudges_rejected else ")"
+    result.steps.append(AlignStep(len(result.steps), what, pose.position, tuple(round(v, 4) for v in pose.rpy_deg),
+                                  status.edge_distance_px, status.pixel_difference,
+                                  str(request.out / LIVE_IMAGE)))  # fmt: skip
+    return pose

@@ -138,6 +138,15 @@ def align(
     estimate: Annotated[
         bool, typer.Option("--estimate", help="Then search the pose from the arms' outline (within 5 cm / 5 deg).")
     ] = False,
+    live: Annotated[
+        bool,
+        typer.Option(
+            "--live",
+            help="Then keep re-rendering OUT/live.png for the dashboard (--align-dir OUT), "
+            "taking its nudges, until Ctrl-C.",
+        ),  # fmt: skip
+    ] = False,
+    live_seconds: Annotated[float | None, typer.Option("--live-seconds", help="--live: stop after this long.")] = None,
     task: Annotated[str, typer.Option("--task", help="The twin's scene (only the arms are scored).")] = "click_bell",
     seed: Annotated[int, typer.Option("--seed", help="The twin's scene layout.")] = 0,
     operator: Annotated[str | None, typer.Option("--operator", help="Who aligned (default: the login).")] = None,
@@ -159,9 +168,15 @@ def align(
     try:
         name, serial = align_tool.parse_camera(camera)
         choice = RobotChoice(robot, task, 30.0, can_left, can_right, seed=seed, can_bus=can_bus)
+        if live_seconds is not None and not (live and live_seconds > 0):
+            raise ValueError(f"--live-seconds must be > 0 and goes with --live, got {live_seconds}")
         request = align_tool.AlignRequest(name, serial, width, height, choice, out, tuple(nudge or ()), calibration,
-                                          write_calibration, operator, estimate)  # fmt: skip
-        result = align_tool.run(request)
+                                          write_calibration, operator, estimate, live, live_seconds)  # fmt: skip
+        if live:
+            typer.echo(f"live view in {out}/live.png: `pushcut dashboard --db DB --align-dir {out}` shows it and "
+                       "takes nudges; Ctrl-C ends it (and writes --write-calibration)", err=True)  # fmt: skip
+        with _ctrl_c_sets() as stop:
+            result = align_tool.run(request, stop)
     except (RobotFault, ValueError) as error:
         fail(str(error))
     show(as_json, result.as_dict(), align_tool.format_result(result))
