@@ -191,6 +191,8 @@ def test_the_command_refuses_a_missing_or_unusable_database_and_a_taken_port(tmp
     set_version(newer, SCHEMA_VERSION + 1)
     result = runner.invoke(cli, ["dashboard", "--db", str(newer)])
     assert result.exit_code == 2 and "newer than this dashboard knows" in result.output
+    result = runner.invoke(cli, ["dashboard", "--db", str(pristine), "--align-dir", str(tmp_path / "nowhere")])
+    assert result.exit_code == 2 and "--align-dir" in result.output and "is not a folder" in result.output
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
@@ -207,6 +209,9 @@ def test_the_streamlit_command_line_is_headless_without_usage_statistics(tmp_pat
     assert flags == {"--server.address": "127.0.0.1", "--server.port": "8600", "--server.headless": "true",
                      "--browser.gatherUsageStats": "false", "--client.toolbarMode": "minimal"}  # fmt: skip
     assert command[-3:] == ["--", "--db", str((tmp_path / "t.db").resolve())]
+    with_align = streamlit_command(tmp_path / "t.db", "127.0.0.1", 8600, tmp_path / "align")
+    assert with_align[-5:] == ["--", "--db", str((tmp_path / "t.db").resolve()), "--align-dir",
+                               str((tmp_path / "align").resolve())]  # fmt: skip
 
 
 def test_the_camera_alignment_tab_shows_the_live_view_and_queues_nudges(monkeypatch, tmp_path, pristine):
