@@ -29,12 +29,12 @@ import numpy as np
 
 from pushcut.robot.drivers.cameras import RealSenseCamera, RealSenseConfig, ReplayCamera, ReplayConfig
 from pushcut.robot.drivers.interface import Camera, Robot, RobotFault
+from pushcut.robot.tools.align_score import blend, edge_distance, edge_map
 from pushcut.robot.tools.cameras import write_png
 from pushcut.robot.tools.robots import RobotChoice, open_robot
 from pushcut.robot.tools.twin_view import TwinView
 from pushcut.sim.camera_calibration import CalibrationError, CameraCalibration, Nudge, Provenance
 
-OUTLINE = (0, 255, 0)
 ESTIMATE_RANGE = np.array([0.05, 0.05, 0.05, 5.0, 5.0, 5.0])  # how far --estimate may go from its start (m, deg)
 
 
@@ -61,30 +61,6 @@ class AlignResult:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def outline(mask: np.ndarray) -> np.ndarray:
-    """The mask's boundary pixels (in the mask, with a 4-neighbour outside it)."""
-    inner = mask.copy()
-    inner[1:, :] &= mask[:-1, :]
-    inner[:-1, :] &= mask[1:, :]
-    inner[:, 1:] &= mask[:, :-1]
-    inner[:, :-1] &= mask[:, 1:]
-    return mask & ~inner
-
-
-def edge_map(real: np.ndarray) -> np.ndarray:
-    """Per pixel, the distance to the nearest edge (Canny) of the real frame."""
-    import cv2
-
-    edges = cv2.Canny(cv2.cvtColor(real, cv2.COLOR_RGB2GRAY), 50, 150)
-    return cv2.distanceTransform(np.where(edges > 0, 0, 255).astype(np.uint8), cv2.DIST_L2, 3)
-
-
-def edge_distance(distance: np.ndarray, mask: np.ndarray) -> float:
-    """Mean distance (pixels) from the twin's arm outline to the nearest real edge (``edge_map``); nan without arms."""
-    boundary = outline(mask)
-    return float(distance[boundary].mean()) if boundary.any() else math.nan
 
 
 def estimate(
@@ -115,12 +91,6 @@ def estimate(
             step = step / 2
     nudge = Nudge(*best)
     return start.nudged(nudge), nudge, renders
-
-
-def blend(real: np.ndarray, twin: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    image = ((real.astype(np.uint16) + twin.astype(np.uint16)) // 2).astype(np.uint8)
-    image[outline(mask)] = OUTLINE
-    return image
 
 
 def provenance(operator: str | None, robot: str) -> Provenance:

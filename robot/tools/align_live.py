@@ -16,7 +16,7 @@ import numpy as np
 
 from pushcut.common.live_view import LIVE_IMAGE, LiveStatus, read_nudges, replace_file, write_status
 from pushcut.robot.drivers.interface import Camera, Robot, RobotFault
-from pushcut.robot.tools.align import blend, edge_distance, edge_map
+from pushcut.robot.tools.align_score import blend, edge_distance, edge_map
 from pushcut.robot.tools.twin_view import TwinView
 from pushcut.sim.camera_calibration import CalibrationError, CameraCalibration, Nudge
 
