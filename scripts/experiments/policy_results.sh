@@ -82,8 +82,8 @@ case "${1:-}" in
     esac ;;
   grpo) grpo "$R/grpo/recipe_s$2" "$START" click_bell --seed "$2" ;;
   cont) cont "$R/sft/cont_s$2" "$START" "$2" ;;
-  grpo2) grpo "$R/grpo/masked_s$2" "$START2" click_bell --seed "$2" --temperature "$GRPO2_T" \
-           --set mask_idle_arm=true ;;
+  grpo2) name=masked_s$2; [ "$GRPO2_T" = 1.0 ] || name=masked_T${GRPO2_T}_s$2
+         grpo "$R/grpo/$name" "$START2" click_bell --seed "$2" --temperature "$GRPO2_T" --set mask_idle_arm=true ;;
   cont2) cont "$R/sft/cont1800_s$2" "$START2" "$2" ;;
   ablation)
     case "$2" in
