@@ -122,6 +122,8 @@ def main() -> None:
     parser.add_argument("--runs", default="runs/exp15")
     parser.add_argument("--start", default="sft/small100_aux_hl/checkpoints/step_600")
     parser.add_argument("--grpo", default="recipe", help="GRPO run name prefix: grpo/<prefix>_s<seed>")
+    parser.add_argument("--cont", default="cont", help="continued-SFT run name prefix: sft/<prefix>_s<seed>")
+    parser.add_argument("--command", default=None, help="the command that reproduces the runs (for the JSON)")
     parser.add_argument("--last", type=int, default=3)
     parser.add_argument("--grpo-min-per-step", type=float, default=0.55, help="quiet-machine minutes per GRPO step")
     parser.add_argument("--sft-min-per-step", type=float, default=0.0275, help="quiet-machine minutes per SFT step")
@@ -140,7 +142,7 @@ def main() -> None:
     arms = {"grpo": [], "cont": []}
     for seed in range(4):
         grpo_run = os.path.join(runs, "grpo", f"{args.grpo}_s{seed}")
-        cont_run = os.path.join(runs, "sft", f"cont_s{seed}")
+        cont_run = os.path.join(runs, "sft", f"{args.cont}_s{seed}")
         if os.path.isfile(os.path.join(grpo_run, "metrics.jsonl")):
             arms["grpo"].append((seed, grpo_curve(grpo_run), last_eval(grpo_run)))
         if os.path.isdir(os.path.join(cont_run, "checkpoints")):
@@ -179,7 +181,8 @@ def main() -> None:
     mean = lambda xs: sum(xs) / len(xs) if xs else float("nan")  # noqa: E731
     result = {
         "experiment": "click_bell GRPO vs SFT start and SFT continued (issue 15)",
-        "command": (
+        "command": args.command
+        or (
             "bash scripts/experiments/policy_results.sh "
             + ("grpo SEED" if args.grpo == "recipe" else f"ablation {args.grpo}")
             + f"; ... cont SEED; python scripts/experiments/policy_report.py --grpo {args.grpo}"
