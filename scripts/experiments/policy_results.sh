@@ -8,6 +8,7 @@
 #   bash scripts/experiments/policy_results.sh cont SEED      # SFT continued from the 600-step start, same budget
 #   bash scripts/experiments/policy_results.sh grpo2 SEED     # GRPO from the 1800-step start, idle arm masked
 #   bash scripts/experiments/policy_results.sh cont2 SEED     # SFT continued from the 1800-step start, same budget
+#   bash scripts/experiments/policy_results.sh finals2        # per-seed evaluation of each grpo2 run's last checkpoint
 #   bash scripts/experiments/policy_results.sh ablation NAME  # GRPO variants, seed 0: T1 | nods | symclip | paper
 #   bash scripts/experiments/policy_results.sh general        # start and GRPO on randomized scenes / unseen instructions
 #   bash scripts/experiments/policy_results.sh task2 [STAGE]  # move_can_pot: SFT start, GRPO seed 0, evals
@@ -92,8 +93,11 @@ case "${1:-}" in
       symclip) grpo "$R/grpo/symclip_s0" "$START" click_bell --set clip_high=0.2 --set ppo_epochs=4 ;;
       *) echo "unknown ablation $2" >&2; exit 2 ;;
     esac ;;
+  finals2)  # per-seed outcomes of each grpo2 run's last checkpoint (for the paired tests)
+    for run in "$R"/grpo/masked_s*; do eval48 "$(realpath --relative-to=. "$run/latest")" click_bell; done ;;
   general)  # the same checkpoints on randomized scenes and on the unseen instruction templates
-    for ckpt in "$START" "$R"/grpo/recipe_s*/latest; do
+    for ckpt in "$START" "$R"/grpo/recipe_s*/latest "$START2" "$R"/grpo/masked_s*/latest; do
+      [ -e "$ckpt" ] || continue
       ckpt=$(realpath --relative-to=. "$ckpt")
       eval48 "$ckpt" click_bell --randomization randomized
       eval48 "$ckpt" click_bell --instructions unseen
@@ -110,7 +114,8 @@ case "${1:-}" in
     GRPO_ARGS=(--val-every 10 --val-episodes 100 --lr "$GRPO_LR" --set mini_batches=4 --set 'env_overrides={"step_limit": 110}')
     GRPO_STEPS=${TASK2_STEPS:-60} grpo "$R/grpo/mcp_s0" "$T2/checkpoints/step_1200" move_can_pot --seed 0 ;;
   probes)
-    for ckpt in "$R"/sft/*/checkpoints/step_600 "$R"/grpo/recipe_s*/latest "$R"/sft/cont_s*/latest; do
+    for ckpt in "$R"/sft/*/checkpoints/step_600 "$START2" "$R"/grpo/recipe_s*/latest "$R"/grpo/masked_s*/latest \
+                "$R"/sft/cont_s*/latest "$R"/sft/cont1800_s*/latest; do
       [ -e "$ckpt" ] || continue
       ckpt=$(realpath --relative-to=. "$ckpt")
       [ -s "$ckpt/probe_click_bell.json" ] || pushcut train probe --checkpoint "$ckpt" --task click_bell --json \
