@@ -63,9 +63,11 @@ def _step(path: str) -> int:
     return int(re.search(r"step_(\d+)", path).group(1))
 
 
-def grpo_curve(run: str) -> Curve:
+def grpo_curve(run: str, max_step: int | None = None) -> Curve:
     steps, success, elapsed = [], [], 0.0
     for row in _rows(os.path.join(run, "metrics.jsonl")):
+        if max_step is not None and row["step"] > max_step:
+            break
         elapsed = row.get("timing_s/elapsed", elapsed)
         if "val/success_rate" in row:
             steps.append(row["step"])
@@ -87,8 +89,9 @@ def sft_curve(run: str, start: dict, task: str = "click_bell") -> Curve:
     )
 
 
-def last_eval(run: str, task: str = "click_bell") -> dict | None:
+def last_eval(run: str, task: str = "click_bell", max_step: int | None = None) -> dict | None:
     paths = sorted(glob.glob(os.path.join(run, "checkpoints/step_*", f"eval_{task}.json")), key=_step)
+    paths = [p for p in paths if max_step is None or _step(p) <= max_step]
     return _json(paths[-1]) if paths else None
 
 
@@ -124,6 +127,7 @@ def main() -> None:
     parser.add_argument("--grpo", default="recipe", help="GRPO run name prefix: grpo/<prefix>_s<seed>")
     parser.add_argument("--cont", default="cont", help="continued-SFT run name prefix: sft/<prefix>_s<seed>")
     parser.add_argument("--command", default=None, help="the command that reproduces the runs (for the JSON)")
+    parser.add_argument("--grpo-steps", type=int, default=None, help="only the GRPO runs' first N steps")
     parser.add_argument("--last", type=int, default=3)
     parser.add_argument("--grpo-min-per-step", type=float, default=0.55, help="quiet-machine minutes per GRPO step")
     parser.add_argument("--sft-min-per-step", type=float, default=0.0275, help="quiet-machine minutes per SFT step")
@@ -144,7 +148,8 @@ def main() -> None:
         grpo_run = os.path.join(runs, "grpo", f"{args.grpo}_s{seed}")
         cont_run = os.path.join(runs, "sft", f"{args.cont}_s{seed}")
         if os.path.isfile(os.path.join(grpo_run, "metrics.jsonl")):
-            arms["grpo"].append((seed, grpo_curve(grpo_run), last_eval(grpo_run)))
+            arms["grpo"].append((seed, grpo_curve(grpo_run, args.grpo_steps),
+                                 last_eval(grpo_run, max_step=args.grpo_steps)))  # fmt: skip
         if os.path.isdir(os.path.join(cont_run, "checkpoints")):
             arms["cont"].append((seed, sft_curve(cont_run, start), last_eval(cont_run)))
 
