@@ -63,6 +63,7 @@ import torch
 from pushcut.common.conventions import EVAL_SEED_START, RL_SEED_START
 from pushcut.common.stats import wilson_interval
 from pushcut.sim.camera_calibration import summary_of
+from pushcut.sim.piper_spec import ARM_ACTION_SLICES
 from pushcut.train.checkpoint import (
     LoadedCheckpoint,
     find_checkpoints,
@@ -557,8 +558,6 @@ def _update(par: Parallel, optimizer, kept, config: GRPOConfig, info: DistInfo, 
 def trained_tokens(episode: Episode, mask_idle_arm: bool) -> np.ndarray:
     """bool (T, chunk, action_dim): the tokens the loss sees — executed rows, and with ``mask_idle_arm`` only the
     dimensions of the arms the episode's task needs."""
-    from pushcut.sim.piper_spec import ARM_ACTION_SLICES
-
     assert episode.valid is not None and episode.tokens is not None
     mask = np.broadcast_to(episode.valid[..., None], episode.tokens.shape).copy()
     if mask_idle_arm:
