@@ -8,6 +8,8 @@
 #   bash scripts/experiments/policy_results.sh cont SEED      # SFT continued from the 600-step start, same budget
 #   bash scripts/experiments/policy_results.sh grpo2 SEED     # GRPO from the 1800-step start, idle arm masked
 #   bash scripts/experiments/policy_results.sh cont2 SEED     # SFT continued from the 1800-step start, same budget
+#   bash scripts/experiments/policy_results.sh cont80 SEED    # SFT continued from the 1800-step start for 1800 steps
+#        (at least the wall time of an 80-step grpo2 run: GRPO_STEPS=80 ... grpo2 SEED resumes a run to 80 steps)
 #   bash scripts/experiments/policy_results.sh finals2        # per-seed evaluation of each grpo2 run's last checkpoint
 #   bash scripts/experiments/policy_results.sh ablation NAME  # GRPO variants, seed 0: T1 | nods | symclip | paper
 #   bash scripts/experiments/policy_results.sh general        # start and GRPO on randomized scenes / unseen instructions
@@ -86,6 +88,7 @@ case "${1:-}" in
   grpo2) name=masked_s$2; [ "$GRPO2_T" = 1.0 ] || name=masked_T${GRPO2_T}_s$2
          grpo "$R/grpo/$name" "$START2" click_bell --seed "$2" --temperature "$GRPO2_T" --set mask_idle_arm=true ;;
   cont2) cont "$R/sft/cont1800_s$2" "$START2" "$2" ;;
+  cont80) CONT_STEPS=1800 cont "$R/sft/cont80_s$2" "$START2" "$2" ;;
   ablation)
     case "$2" in
       T1) grpo "$R/grpo/T1_s0" "$START" click_bell --temperature 1.0 ;;
@@ -104,6 +107,8 @@ case "${1:-}" in
     done ;;
   task2)
     T2=$R/sft/mcp100_aux
+    [ -e "$R/demos/move_can_pot/index.json" ] || \
+      pushcut sim demo --task move_can_pot --episodes 100 --out "$R/demos/move_can_pot" --workers 2
     args=(--data "$R/demos/move_can_pot" --out "$T2" --preset small --aux-position-weight 1.0 --label-sigma 1.5
           --max-steps 1200
           --save-every 400 --warmup-steps 50 --num-workers 1)
@@ -112,10 +117,11 @@ case "${1:-}" in
     fi
     for step in 400 800 1200; do STEP_LIMIT=110 eval48 "$T2/checkpoints/step_$step" move_can_pot; done
     GRPO_ARGS=(--val-every 10 --val-episodes 100 --lr "$GRPO_LR" --set mini_batches=4 --set 'env_overrides={"step_limit": 110}')
-    GRPO_STEPS=${TASK2_STEPS:-60} grpo "$R/grpo/mcp_s0" "$T2/checkpoints/step_1200" move_can_pot --seed 0 ;;
+    GRPO_STEPS=${TASK2_STEPS:-40} grpo "$R/grpo/mcp_s0" "$T2/checkpoints/step_1200" move_can_pot --seed 0 \
+      --temperature "$GRPO2_T" --set mask_idle_arm=true ;;
   probes)
     for ckpt in "$R"/sft/*/checkpoints/step_600 "$START2" "$R"/grpo/recipe_s*/latest "$R"/grpo/masked_s*/latest \
-                "$R"/sft/cont_s*/latest "$R"/sft/cont1800_s*/latest; do
+                "$R"/sft/cont_s*/latest "$R"/sft/cont1800_s*/latest "$R"/sft/cont80_s*/latest; do
       [ -e "$ckpt" ] || continue
       ckpt=$(realpath --relative-to=. "$ckpt")
       [ -s "$ckpt/probe_click_bell.json" ] || pushcut train probe --checkpoint "$ckpt" --task click_bell --json \
