@@ -172,7 +172,7 @@ def demo(
         rate = f"expert success rate {summary.expert_success_rate:.1%}" if summary.seeds_tried else "nothing new"
         typer.echo(
             f"{summary.task}: kept {summary.kept}/{summary.requested} episodes, seeds tried {summary.seeds_tried}, "
-            f"{rate}, {summary.wall_time_s:.1f} s -> {summary.out_dir}"
+            f"{rate}, strategies {summary.strategies}, {summary.wall_time_s:.1f} s -> {summary.out_dir}"
         )
     if summary.kept < summary.requested:
         fail(f"only {summary.kept} of {summary.requested} episodes succeeded within {summary.seeds_tried} seeds")

@@ -15,7 +15,7 @@ import json
 import multiprocessing as mp
 import os
 import shutil
-from collections import deque
+from collections import Counter, deque
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -125,9 +125,16 @@ class DemoSummary:
     expert_success_rate: float
     failed_seeds: list[int]
     wall_time_s: float
+    strategies: dict[str, int] = dataclasses.field(default_factory=dict)  # of all kept episodes (sim/strategy.py)
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+def _strategy_counts(episodes: list[dict[str, Any]]) -> dict[str, int]:
+    """How many kept episodes succeeded by each strategy; datasets written before strategies were recorded count as
+    'unrecorded'."""
+    return dict(Counter(e.get("strategy") or "unrecorded" for e in episodes).most_common())
 
 
 def check_output_dir(out_dir: Path) -> None:
@@ -195,7 +202,7 @@ def generate_demos(
     }
     already = len(kept)
     if already >= episodes:
-        return DemoSummary(task, str(out), episodes, already, 0, 1.0, [], 0.0)
+        return DemoSummary(task, str(out), episodes, already, 0, 1.0, [], 0.0, _strategy_counts(kept))
     ctx = mp.get_context("forkserver")
     worker_overrides = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
     bar = tqdm(total=episodes, initial=already, desc=f"demos {task}", unit="ep", disable=not progress)
@@ -239,6 +246,7 @@ def generate_demos(
                     "seed": result.seed,
                     "length": result.steps,
                     "instruction": instruction,
+                    "strategy": result.strategy,
                 }
             )
             atomic_write_text(
@@ -257,7 +265,8 @@ def generate_demos(
     atomic_write_text(out / "seed.txt", "".join(f"{e['seed']}\n" for e in kept))
     new = len(kept) - already
     return DemoSummary(
-        task, str(out), episodes, len(kept), tried, new / max(tried, 1), failed, round(time.time() - start, 2)
+        task, str(out), episodes, len(kept), tried, new / max(tried, 1), failed, round(time.time() - start, 2),
+        _strategy_counts(kept),
     )
 
 

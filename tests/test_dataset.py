@@ -22,12 +22,14 @@ def dataset_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("demos")
     summary = generate_demos("click_bell", 3, out, seed=0, workers=2, env_overrides=SMALL, progress=False)
     assert summary.kept == 3 and summary.seeds_tried >= 3
+    assert summary.strategies == {"press": 3}  # every kept episode says how it succeeded
     return out
 
 
 def test_layout_matches_robotwin(dataset_dir):
     index = json.loads((dataset_dir / "index.json").read_text())
     assert index["task"] == "click_bell" and len(index["episodes"]) == 3
+    assert [e["strategy"] for e in index["episodes"]] == ["press"] * 3
     assert (dataset_dir / "seed.txt").read_text().split() == [str(e["seed"]) for e in index["episodes"]]
     with h5py.File(dataset_dir / "data" / "episode0.hdf5", "r") as f:
         for cam in ("head_camera", "left_camera", "right_camera"):
@@ -119,7 +121,7 @@ def test_rerun_resumes_and_refuses_a_different_dataset(tmp_path):
     first = generate_demos("click_bell", 2, out, env_overrides=SMALL, progress=False)
     assert first.kept == 2
     again = generate_demos("click_bell", 2, out, env_overrides=SMALL, progress=False)
-    assert again.kept == 2 and again.seeds_tried == 0  # nothing to do
+    assert again.kept == 2 and again.seeds_tried == 0 and again.strategies == {"press": 2}  # nothing to do
     more = generate_demos("click_bell", 3, out, env_overrides=SMALL, progress=False)
     seeds = [e.seed for e in DemoDataset(out)]
     assert more.kept == 3 and len(set(seeds)) == 3 and seeds[:2] == [0, 1]

@@ -164,19 +164,25 @@ def main() -> None:
             print(f"| {arm} | {seed} | {curve.steps[-1]} | {curve.wall_min:.0f} | {len(curve.success)} "
                   f"| {100 * final:.1f} % | {100 * (final - start['success_rate']):+.1f} |")  # fmt: skip
 
-    pairs = []
+    pairs, start_pairs = [], []
     cont = {seed: ev for seed, _, ev in arms["cont"]}
     for seed, _, ev in arms["grpo"]:
         if ev is None:
             continue
         vs_start = compare_paired(start["per_seed"], ev["per_seed"])
+        start_pairs.append(vs_start)
         line = f"seed {seed}: GRPO last vs start {vs_start.only_b} / {vs_start.only_a}, p = {vs_start.p:.3g}"
         if cont.get(seed) is not None:
             paired = compare_paired(cont[seed]["per_seed"], ev["per_seed"])
             pairs.append(paired)
             line += f"; vs SFT continued {paired.only_b} / {paired.only_a}, p = {paired.p:.3g}"
         print(line)
-    pooled_p = None
+    pooled_p = pooled_start_p = None
+    if start_pairs:
+        gained, lost = sum(p.only_b for p in start_pairs), sum(p.only_a for p in start_pairs)
+        pooled_start_p = mcnemar_exact_p(gained, lost)
+        print(f"pooled over {len(start_pairs)} GRPO seed(s) vs the start: solves {gained} seed-runs the start does "
+              f"not, loses {lost}, exact McNemar p = {pooled_start_p:.3g}")  # fmt: skip
     if pairs:
         gained, lost = sum(p.only_b for p in pairs), sum(p.only_a for p in pairs)
         pooled_p = mcnemar_exact_p(gained, lost)
@@ -207,6 +213,12 @@ def main() -> None:
             "grpo_only": sum(p.only_b for p in pairs),
             "sft_continued_only": sum(p.only_a for p in pairs),
         },
+        "pooled_mcnemar_p_vs_start": pooled_start_p,
+        "pooled_discordant_vs_start": {
+            "grpo_only": sum(p.only_b for p in start_pairs),
+            "start_only": sum(p.only_a for p in start_pairs),
+        },
+        "paired_test": "exact McNemar on the held-out seeds, each run's last checkpoint, pooled over seed pairs",
         "curves": {
             f"{arm}_s{seed}": {"steps": c.steps, "success": c.success, "wall_minutes": c.wall_min}
             for arm, items in arms.items()
