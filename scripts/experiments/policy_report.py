@@ -89,6 +89,13 @@ def sft_curve(run: str, start: dict, task: str = "click_bell") -> Curve:
     )
 
 
+def push_fractions(run: str, max_step: int | None = None) -> list[float]:
+    """`rollout/push_fraction` of every GRPO step: the share of sampled successes that pushed (train/grpo.py)."""
+    rows = _rows(os.path.join(run, "metrics.jsonl"))
+    return [r["rollout/push_fraction"] for r in rows
+            if "rollout/push_fraction" in r and (max_step is None or r["step"] <= max_step)]  # fmt: skip
+
+
 def last_eval(run: str, task: str = "click_bell", max_step: int | None = None) -> dict | None:
     paths = sorted(glob.glob(os.path.join(run, "checkpoints/step_*", f"eval_{task}.json")), key=_step)
     paths = [p for p in paths if max_step is None or _step(p) <= max_step]
@@ -123,6 +130,8 @@ def sft_table(runs: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", default="runs/exp15")
+    parser.add_argument("--task", default="click_bell", help="the task of the runs (the eval files' names)")
+    parser.add_argument("--step-limit", type=int, default=48, help="the held-out evaluations' step limit")
     parser.add_argument("--start", default="sft/small100_aux_hl/checkpoints/step_600")
     parser.add_argument("--grpo", default="recipe", help="GRPO run name prefix: grpo/<prefix>_s<seed>")
     parser.add_argument("--cont", default="cont", help="continued-SFT run name prefix: sft/<prefix>_s<seed>")
@@ -136,11 +145,13 @@ def main() -> None:
     args = parser.parse_args()
     runs = args.runs
 
-    print("## SFT variants\n")
-    sft_table(runs)
-    start = _json(os.path.join(runs, args.start, "eval_click_bell.json"))
+    task = args.task
+    if task == "click_bell":
+        print("## SFT variants\n")
+        sft_table(runs)
+    start = _json(os.path.join(runs, args.start, f"eval_{task}.json"))
     if start is None:
-        raise SystemExit(f"no eval_click_bell.json for the start {args.start}: run policy_results.sh sft small100_aux")
+        raise SystemExit(f"no eval_{task}.json for the start {args.start}: run its policy_results.sh stage first")
     print(f"\nstart {args.start}: {start['successes']} / {start['episodes']}")
 
     arms = {"grpo": [], "cont": []}
@@ -149,9 +160,9 @@ def main() -> None:
         cont_run = os.path.join(runs, "sft", f"{args.cont}_s{seed}")
         if os.path.isfile(os.path.join(grpo_run, "metrics.jsonl")):
             arms["grpo"].append((seed, grpo_curve(grpo_run, args.grpo_steps),
-                                 last_eval(grpo_run, max_step=args.grpo_steps)))  # fmt: skip
+                                 last_eval(grpo_run, task, max_step=args.grpo_steps)))  # fmt: skip
         if os.path.isdir(os.path.join(cont_run, "checkpoints")):
-            arms["cont"].append((seed, sft_curve(cont_run, start), last_eval(cont_run)))
+            arms["cont"].append((seed, sft_curve(cont_run, start, task), last_eval(cont_run, task)))
 
     print(f"\n## GRPO ({args.grpo}) vs SFT continued; final = mean of the last {args.last} evaluations\n")
     print("| run | seed | steps | wall min | evaluations | final | vs start |")
@@ -191,17 +202,18 @@ def main() -> None:
 
     mean = lambda xs: sum(xs) / len(xs) if xs else float("nan")  # noqa: E731
     result = {
-        "experiment": "click_bell GRPO vs SFT start and SFT continued (issue 15)",
+        "experiment": f"{task} GRPO vs SFT start and SFT continued (issue 15)",
         "command": args.command
         or (
             "bash scripts/experiments/policy_results.sh "
             + ("grpo SEED" if args.grpo == "recipe" else f"ablation {args.grpo}")
             + f"; ... cont SEED; python scripts/experiments/policy_report.py --grpo {args.grpo}"
         ),
-        "task": "click_bell",
+        "task": task,
         "held_out_seeds": [int(o["seed"]) for o in start["per_seed"]],
-        "step_limit": 48,
-        "start": {"checkpoint": args.start, "greedy_success": start["success_rate"]},
+        "step_limit": args.step_limit,
+        "start": {"checkpoint": args.start, "greedy_success": start["success_rate"],
+                  "strategies": start.get("strategies", {})},
         "seeds": {arm: [seed for seed, _, _ in items] for arm, items in arms.items()},
         "final_definition": f"mean of the last {args.last} greedy evaluations on the 100 held-out seeds",
         "grpo_final": finals["grpo"],
@@ -219,6 +231,13 @@ def main() -> None:
             "start_only": sum(p.only_a for p in start_pairs),
         },
         "paired_test": "exact McNemar on the held-out seeds, each run's last checkpoint, pooled over seed pairs",
+        "strategies_of_last_checkpoints": {
+            f"{arm}_s{seed}": ev.get("strategies", {}) for arm, items in arms.items() for seed, _, ev in items if ev
+        },
+        "grpo_rollout_push_fraction": {
+            f"grpo_s{seed}": push_fractions(os.path.join(runs, "grpo", f"{args.grpo}_s{seed}"), args.grpo_steps)
+            for seed, _, _ in arms["grpo"]
+        },
         "curves": {
             f"{arm}_s{seed}": {"steps": c.steps, "success": c.success, "wall_minutes": c.wall_min}
             for arm, items in arms.items()
@@ -249,7 +268,7 @@ def plot(arms: dict, start: float, args: argparse.Namespace) -> None:
     ax.axhline(100 * start, color="grey", linestyle=":", label=f"SFT start ({100 * start:.0f} %)")
     ax.set_xlabel("budget: minutes of a quiet 2-core machine")
     ax.set_ylabel("greedy success, 100 held-out seeds (%)")
-    ax.set_title("click_bell, small preset: GRPO vs SFT continued from the same start")
+    ax.set_title(f"{args.task}, small preset: GRPO vs SFT continued from the same start")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()

@@ -118,7 +118,8 @@ case "${1:-}" in
     for step in 400 800 1200; do STEP_LIMIT=110 eval48 "$T2/checkpoints/step_$step" move_can_pot; done
     GRPO_ARGS=(--val-every 10 --val-episodes 100 --lr "$GRPO_LR" --set mini_batches=4 --set 'env_overrides={"step_limit": 110}')
     GRPO_STEPS=${TASK2_STEPS:-40} grpo "$R/grpo/mcp_s0" "$T2/checkpoints/step_1200" move_can_pot --seed 0 \
-      --temperature "$GRPO2_T" --set mask_idle_arm=true ;;
+      --temperature "$GRPO2_T" --set mask_idle_arm=true
+    STEP_LIMIT=110 eval48 "$(realpath --relative-to=. "$R/grpo/mcp_s0/latest")" move_can_pot ;;  # per seed, paired
   probes)
     for ckpt in "$R"/sft/*/checkpoints/step_600 "$START2" "$R"/grpo/recipe_s*/latest "$R"/grpo/masked_s*/latest \
                 "$R"/sft/cont_s*/latest "$R"/sft/cont1800_s*/latest "$R"/sft/cont80_s*/latest; do
