@@ -8,9 +8,9 @@
 #   bash scripts/experiments/policy_results.sh cont SEED      # SFT continued from the 600-step start, same budget
 #   bash scripts/experiments/policy_results.sh grpo2 SEED     # GRPO from the 1800-step start, idle arm masked
 #   bash scripts/experiments/policy_results.sh cont2 SEED     # SFT continued from the 1800-step start, same budget
-#   bash scripts/experiments/policy_results.sh cont120 SEED   # SFT continued from the 1800-step start for 2700 steps,
-#        the wall time of a 120-step grpo2 run (GRPO_STEPS=120 ... grpo2 SEED runs or resumes a run to 120 steps)
-#   bash scripts/experiments/policy_results.sh finals2        # per-seed evaluation of each grpo2 run's last checkpoint
+#   bash scripts/experiments/policy_results.sh cont80 SEED    # SFT continued from the 1800-step start for 1800 steps,
+#        the wall time of an 80-step grpo2 run (GRPO_STEPS=80 ... grpo2 SEED runs or resumes a run to 80 steps)
+#   bash scripts/experiments/policy_results.sh finals2        # per-seed evaluations of the grpo2 runs' compared steps
 #   bash scripts/experiments/policy_results.sh ablation NAME  # GRPO variants, seed 0: T1 | nods | symclip | paper
 #   bash scripts/experiments/policy_results.sh general        # start and GRPO on randomized scenes / unseen instructions
 #   bash scripts/experiments/policy_results.sh task2 [STAGE]  # move_can_pot: SFT start, GRPO seed 0, evals
@@ -88,7 +88,7 @@ case "${1:-}" in
   grpo2) name=masked_s$2; [ "$GRPO2_T" = 1.0 ] || name=masked_T${GRPO2_T}_s$2
          grpo "$R/grpo/$name" "$START2" click_bell --seed "$2" --temperature "$GRPO2_T" --set mask_idle_arm=true ;;
   cont2) cont "$R/sft/cont1800_s$2" "$START2" "$2" ;;
-  cont120) CONT_STEPS=2700 SAVE_EVERY=450 cont "$R/sft/cont120_s$2" "$START2" "$2" ;;
+  cont80) CONT_STEPS=1800 cont "$R/sft/cont80_s$2" "$START2" "$2" ;;
   ablation)
     case "$2" in
       T1) grpo "$R/grpo/T1_s0" "$START" click_bell --temperature 1.0 ;;
@@ -96,8 +96,12 @@ case "${1:-}" in
       symclip) grpo "$R/grpo/symclip_s0" "$START" click_bell --set clip_high=0.2 --set ppo_epochs=4 ;;
       *) echo "unknown ablation $2" >&2; exit 2 ;;
     esac ;;
-  finals2)  # per-seed outcomes of each grpo2 run's last checkpoint (for the paired tests)
-    for run in "$R"/grpo/masked_s*; do eval48 "$(realpath --relative-to=. "$run/latest")" click_bell; done ;;
+  finals2)  # per-seed outcomes of the grpo2 checkpoints the paired tests compare (40, 60, 80 steps and the last)
+    for run in "$R"/grpo/masked_s*; do
+      for ckpt in "$run"/checkpoints/step_{40,60,80} "$run/latest"; do
+        [ -e "$ckpt" ] && eval48 "$(realpath --relative-to=. "$ckpt")" click_bell
+      done
+    done ;;
   general)  # the same checkpoints on randomized scenes and on the unseen instruction templates
     for ckpt in "$START" "$R"/grpo/recipe_s*/latest "$START2" "$R"/grpo/masked_s*/latest; do
       [ -e "$ckpt" ] || continue
@@ -122,7 +126,7 @@ case "${1:-}" in
     STEP_LIMIT=110 eval48 "$(realpath --relative-to=. "$R/grpo/mcp_s0/latest")" move_can_pot ;;  # per seed, paired
   probes)
     for ckpt in "$R"/sft/*/checkpoints/step_600 "$START2" "$R"/grpo/recipe_s*/latest "$R"/grpo/masked_s*/latest \
-                "$R"/sft/cont_s*/latest "$R"/sft/cont1800_s*/latest "$R"/sft/cont120_s*/latest; do
+                "$R"/sft/cont_s*/latest "$R"/sft/cont1800_s*/latest "$R"/sft/cont80_s*/latest; do
       [ -e "$ckpt" ] || continue
       ckpt=$(realpath --relative-to=. "$ckpt")
       [ -s "$ckpt/probe_click_bell.json" ] || pushcut train probe --checkpoint "$ckpt" --task click_bell --json \
