@@ -265,7 +265,14 @@ def generate_demos(
     atomic_write_text(out / "seed.txt", "".join(f"{e['seed']}\n" for e in kept))
     new = len(kept) - already
     return DemoSummary(
-        task, str(out), episodes, len(kept), tried, new / max(tried, 1), failed, round(time.time() - start, 2),
+        task,
+        str(out),
+        episodes,
+        len(kept),
+        tried,
+        new / max(tried, 1),
+        failed,
+        round(time.time() - start, 2),
         _strategy_counts(kept),
     )
 

@@ -212,8 +212,11 @@ def main() -> None:
         "task": task,
         "held_out_seeds": [int(o["seed"]) for o in start["per_seed"]],
         "step_limit": args.step_limit,
-        "start": {"checkpoint": args.start, "greedy_success": start["success_rate"],
-                  "strategies": start.get("strategies", {})},
+        "start": {
+            "checkpoint": args.start,
+            "greedy_success": start["success_rate"],
+            "strategies": start.get("strategies", {}),
+        },
         "seeds": {arm: [seed for seed, _, _ in items] for arm, items in arms.items()},
         "final_definition": f"mean of the last {args.last} greedy evaluations on the 100 held-out seeds",
         "grpo_final": finals["grpo"],
