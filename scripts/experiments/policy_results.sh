@@ -96,14 +96,14 @@ case "${1:-}" in
       symclip) grpo "$R/grpo/symclip_s0" "$START" click_bell --set clip_high=0.2 --set ppo_epochs=4 ;;
       *) echo "unknown ablation $2" >&2; exit 2 ;;
     esac ;;
-  finals2)  # per-seed outcomes of the grpo2 checkpoints the paired tests compare (40, 60, 80 steps and the last)
-    for run in "$R"/grpo/masked_s*; do
+  finals2)  # per-seed outcomes of the grpo2 checkpoints (every rollout temperature) the paired tests compare (40, 60, 80 steps and the last)
+    for run in "$R"/grpo/masked_*; do
       for ckpt in "$run"/checkpoints/step_{40,60,80} "$run/latest"; do
         [ -e "$ckpt" ] && eval48 "$(realpath --relative-to=. "$ckpt")" click_bell
       done
     done ;;
   general)  # the same checkpoints on randomized scenes and on the unseen instruction templates
-    for ckpt in "$START" "$R"/grpo/recipe_s*/latest "$START2" "$R"/grpo/masked_s*/latest; do
+    for ckpt in "$START" "$R"/grpo/recipe_s*/latest "$START2" "$R"/grpo/masked_*/latest; do
       [ -e "$ckpt" ] || continue
       ckpt=$(realpath --relative-to=. "$ckpt")
       eval48 "$ckpt" click_bell --randomization randomized
@@ -128,7 +128,7 @@ case "${1:-}" in
       [ -e "$ckpt" ] && STEP_LIMIT=110 eval48 "$(realpath --relative-to=. "$ckpt")" move_can_pot
     done ;;
   probes)
-    for ckpt in "$R"/sft/*/checkpoints/step_600 "$START2" "$R"/grpo/recipe_s*/latest "$R"/grpo/masked_s*/latest \
+    for ckpt in "$R"/sft/*/checkpoints/step_600 "$START2" "$R"/grpo/recipe_s*/latest "$R"/grpo/masked_*/latest \
                 "$R"/sft/cont_s*/latest "$R"/sft/cont1800_s*/latest "$R"/sft/cont80_s*/latest; do
       [ -e "$ckpt" ] || continue
       ckpt=$(realpath --relative-to=. "$ckpt")
