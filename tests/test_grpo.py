@@ -26,6 +26,7 @@ from pushcut.sim.piper_spec import ARM_ACTION_SLICES  # noqa: E402
 from pushcut.train.checkpoint import find_checkpoints, load_checkpoint  # noqa: E402
 from pushcut.train.distributed import DistInfo, wrap_for_training  # noqa: E402
 from pushcut.train.grpo import GRPOConfig, _update, check_init, train_grpo, trained_tokens  # noqa: E402
+from pushcut.train.grpo_math import scheduled_lr  # noqa: E402
 from pushcut.train.inference import ChunkPolicy  # noqa: E402
 
 TASK = "test_lower_toward_bell"
@@ -125,7 +126,8 @@ def test_update_raises_the_advantage_weighted_log_likelihood(micro_checkpoint):
 
 
 def test_loop_writes_metrics_and_checkpoints_and_resumes_exactly(micro_checkpoint, tmp_path):
-    full = train_grpo(small_config(micro_checkpoint, tmp_path / "full", steps=3))
+    cosine = {"lr_schedule": "cosine"}  # a function of the step: the resumed run must get the same rates
+    full = train_grpo(small_config(micro_checkpoint, tmp_path / "full", steps=3, **cosine))
     rows = [json.loads(line) for line in (tmp_path / "full" / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == [0, 1, 2, 3]
     assert "val/success_rate" in rows[0] and "val/success_rate" in rows[2] and "val/success_rate" not in rows[1]
@@ -133,13 +135,17 @@ def test_loop_writes_metrics_and_checkpoints_and_resumes_exactly(micro_checkpoin
     assert trained, "no step had a mixed group; the lenient test task should give some"
     for name in METRICS:
         assert name in trained[0], name
+    for r in trained:
+        assert r["actor/lr"] == pytest.approx(scheduled_lr(1e-3, "cosine", r["step"], 3))
     assert full["checkpoint"].endswith("step_3")
     assert [p.name for p in find_checkpoints(tmp_path / "full" / "checkpoints")] == ["step_3"]  # keep_every=10
     runner = ChunkPolicy.from_checkpoint(tmp_path / "full" / "latest")  # what the server loads
     assert TASK in runner.metadata["tasks"] and runner.metadata["extra"]["grpo_config"]["steps"] == 3
 
-    train_grpo(small_config(micro_checkpoint, tmp_path / "cut", steps=2))
-    train_grpo(small_config(micro_checkpoint, tmp_path / "cut", steps=3, resume=True))
+    # max_minutes=0 stops the 3-step run after its first step, as a time budget would
+    train_grpo(small_config(micro_checkpoint, tmp_path / "cut", steps=3, max_minutes=0.0, **cosine))
+    assert (tmp_path / "cut" / "latest").resolve().name == "step_1"
+    train_grpo(small_config(micro_checkpoint, tmp_path / "cut", steps=3, resume=True, **cosine))
     resumed_rows = [json.loads(line) for line in (tmp_path / "cut" / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in resumed_rows] == [0, 1, 2, 3]
     for a, b in zip(rows, resumed_rows, strict=True):
@@ -195,6 +201,8 @@ def test_bad_init_fails_before_any_rollout(micro_checkpoint, tmp_path):
         train_grpo(small_config(tmp_path / "missing", tmp_path / "x"))
     with pytest.raises(ValueError, match="multiple of group_size"):
         small_config(micro_checkpoint, tmp_path, rollout_envs=6)
+    with pytest.raises(ValueError, match=r"lr_schedule='linear' not in \('constant', 'cosine'\)"):
+        small_config(micro_checkpoint, tmp_path, lr_schedule="linear")
     with pytest.raises(ValueError, match="not divisible by world_size"):
         from pushcut.train.grpo_math import plan_batches as plan
 

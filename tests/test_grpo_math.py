@@ -101,3 +101,18 @@ def test_batch_plan_arithmetic_and_messages():
         plan_batches(2, 1, 1, 16)
     with pytest.raises(ValueError, match="micro_batch must be a positive integer"):
         plan_batches(2, 8, 1, 0)
+
+
+def test_lr_schedules():
+    from pushcut.train.grpo_math import scheduled_lr
+
+    assert [scheduled_lr(1e-4, "constant", s, 80) for s in (1, 40, 80)] == [1e-4] * 3
+    cosine = [scheduled_lr(1e-4, "cosine", s, 80) for s in range(1, 81)]
+    assert cosine[0] == pytest.approx(1e-4)
+    assert cosine[40] == pytest.approx(5e-5)  # step 41: half way
+    assert 0 < cosine[-1] < 1e-6
+    assert all(a > b for a, b in zip(cosine, cosine[1:], strict=False))
+    with pytest.raises(ValueError, match="lr_schedule='linear' not in"):
+        scheduled_lr(1e-4, "linear", 1, 80)
+    with pytest.raises(ValueError, match="step=81 outside 1..steps=80"):
+        scheduled_lr(1e-4, "cosine", 81, 80)

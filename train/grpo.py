@@ -36,7 +36,7 @@ Metrics (metrics.jsonl + TensorBoard under ``out``; one row per step, ``val/*`` 
     actor/approx_kl           mean (r - 1) - log r over trained tokens (policy change per step)
     actor/entropy             mean per-token entropy (nats) of the rollout-temperature distribution, trained tokens
     actor/grad_norm           gradient L2 norm before clipping (mean over optimizer steps)
-    actor/lr                  learning rate
+    actor/lr                  learning rate of this step's update (``lr_schedule``)
     actor/tokens              action tokens trained on (all ranks)
     val/success_rate          greedy held-out success (per task: val/<task>/success_rate)
     val/wilson_low, val/wilson_high   its 95 % Wilson interval
@@ -84,7 +84,14 @@ from pushcut.train.distributed import (
     wrap_for_training,
 )
 from pushcut.train.evaluate import policy_env_overrides
-from pushcut.train.grpo_math import clipped_policy_loss, group_advantages, keep_groups, plan_batches
+from pushcut.train.grpo_math import (
+    LR_SCHEDULES,
+    clipped_policy_loss,
+    group_advantages,
+    keep_groups,
+    plan_batches,
+    scheduled_lr,
+)
 from pushcut.train.inference import ChunkPolicy
 from pushcut.train.model import VLAPolicy
 from pushcut.train.openvla.training import TrainSwitches, prepare_for_training
@@ -109,6 +116,7 @@ class GRPOConfig:
     ppo_epochs: int = 1
     micro_batch: int = 64  # chunk-samples per forward/backward
     lr: float = 2e-5
+    lr_schedule: str = "constant"  # | "cosine" (grpo_math.scheduled_lr)
     weight_decay: float = 0.01
     betas: tuple[float, float] = (0.9, 0.999)
     grad_clip: float = 1.0
@@ -160,6 +168,8 @@ class GRPOConfig:
                 f"mini_batches={self.mini_batches} > group_size={self.group_size}: with a single kept group some "
                 "optimizer steps would have no data"
             )
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"lr_schedule={self.lr_schedule!r} not in {LR_SCHEDULES}")
         if self.parallel not in PARALLEL_MODES:
             raise ValueError(f"parallel={self.parallel!r} not in {PARALLEL_MODES}")
         if self.save_every < 1 or self.keep_every < 1 or self.val_every < 0 or self.val_episodes < 1:
@@ -279,6 +289,8 @@ def _train(config: GRPOConfig, info: DistInfo) -> dict[str, Any]:
                         "all-success or all-fail); the policy gets no learning signal from such groups"
                     )
             else:
+                for group in optimizer.param_groups:
+                    group["lr"] = scheduled_lr(config.lr, config.lr_schedule, step, config.steps)
                 row.update(_update(par, optimizer, rollout.kept, config, info, step, use_bf16))
                 par.sync()
             if info.enabled:  # DDP keeps replicas bit-identical; check it every step (two numbers per rank)

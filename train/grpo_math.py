@@ -11,13 +11,18 @@ sampling, the clipped token-level policy loss, and the batch-size arithmetic.
                   all ranks and micro-batches, so gradient accumulation and DDP do not change the objective)
     clipfrac      fraction of valid tokens where the clipped term was the smaller one (the clip was active)
     approx_kl     mean over valid tokens of (r - 1) - log r  (k3 estimator of KL(old || new), >= 0)
+    lr schedule   "constant" (the paper's), or "cosine": lr * (1 + cos(pi * (step - 1) / steps)) / 2, full at step 1
+                  and near 0 at the last step; a function of the step alone, so a resumed run gets the same rates
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
+
+LR_SCHEDULES = ("constant", "cosine")
 
 
 def group_advantages(rewards: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
@@ -146,3 +151,14 @@ def plan_batches(
             f"{[d for d in range(1, per_rank + 1) if per_rank % d == 0]}"
         )
     return BatchPlan(groups_per_step, group_size, mini_batches, micro_batch, world_size)
+
+
+def scheduled_lr(lr: float, schedule: str, step: int, steps: int) -> float:
+    """The learning rate of optimizer step ``step`` (1-based) of a ``steps``-step run."""
+    if schedule not in LR_SCHEDULES:
+        raise ValueError(f"lr_schedule={schedule!r} not in {LR_SCHEDULES}")
+    if not 1 <= step <= steps:
+        raise ValueError(f"step={step} outside 1..steps={steps}")
+    if schedule == "constant":
+        return lr
+    return lr * 0.5 * (1.0 + math.cos(math.pi * (step - 1) / steps))

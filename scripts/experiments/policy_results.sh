@@ -6,7 +6,7 @@
 #        small100_aux_hl_1800 (the same for 1800 steps: the converged start of grpo2 / cont2)
 #   bash scripts/experiments/policy_results.sh grpo SEED      # GRPO from the 600-step start (GRPO_STEPS steps)
 #   bash scripts/experiments/policy_results.sh cont SEED      # SFT continued from the 600-step start, same budget
-#   bash scripts/experiments/policy_results.sh grpo2 SEED     # GRPO from the 1800-step start, idle arm masked
+#   bash scripts/experiments/policy_results.sh grpo2 SEED     # GRPO from the 1800-step start, idle arm masked (GRPO2_T, GRPO2_LR)
 #   bash scripts/experiments/policy_results.sh cont2 SEED     # SFT continued from the 1800-step start, same budget
 #   bash scripts/experiments/policy_results.sh cont80 SEED    # SFT continued from the 1800-step start for 1800 steps,
 #        the wall time of an 80-step grpo2 run (GRPO_STEPS=80 ... grpo2 SEED runs or resumes a run to 80 steps)
@@ -26,6 +26,7 @@ R=${R:-runs/exp15}
 START=$R/sft/small100_aux_hl/checkpoints/step_600  # the small preset, aux loss + HL-Gauss targets, 100 demos
 START2=$R/sft/small100_aux_hl_1800/checkpoints/step_1800  # the same recipe trained 3x longer (converged)
 GRPO2_T=${GRPO2_T:-1.0}  # rollout temperature of grpo2 (1.6 is the paper's; see docs/results.md)
+GRPO2_LR=${GRPO2_LR:-constant}  # its learning-rate schedule: constant (the paper's) | cosine (to 0 at GRPO_STEPS)
 ENV='{"step_limit": 48}'   # click_bell experts finish in <= 27 actions; the held-out evaluations use 48 too
 GRPO_STEPS=${GRPO_STEPS:-60}    # about 35 min here (30 s a step + validation)
 CONT_STEPS=${CONT_STEPS:-1200}  # SFT steps in the same wall time (1.6 s a step)
@@ -85,8 +86,9 @@ case "${1:-}" in
     esac ;;
   grpo) grpo "$R/grpo/recipe_s$2" "$START" click_bell --seed "$2" ;;
   cont) cont "$R/sft/cont_s$2" "$START" "$2" ;;
-  grpo2) name=masked_s$2; [ "$GRPO2_T" = 1.0 ] || name=masked_T${GRPO2_T}_s$2
-         grpo "$R/grpo/$name" "$START2" click_bell --seed "$2" --temperature "$GRPO2_T" --set mask_idle_arm=true ;;
+  grpo2) name=masked; [ "$GRPO2_T" = 1.0 ] || name=${name}_T$GRPO2_T; [ "$GRPO2_LR" = constant ] || name=${name}_$GRPO2_LR
+         grpo "$R/grpo/${name}_s$2" "$START2" click_bell --seed "$2" --temperature "$GRPO2_T" --set mask_idle_arm=true \
+           --set "lr_schedule=$GRPO2_LR" ;;
   cont2) cont "$R/sft/cont1800_s$2" "$START2" "$2" ;;
   cont80) CONT_STEPS=1800 cont "$R/sft/cont80_s$2" "$START2" "$2" ;;
   ablation)
