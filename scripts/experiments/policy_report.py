@@ -99,7 +99,7 @@ def push_fractions(run: str, max_step: int | None = None) -> list[float]:
 def last_eval(run: str, task: str = "click_bell", max_step: int | None = None) -> dict | None:
     paths = sorted(glob.glob(os.path.join(run, "checkpoints/step_*", f"eval_{task}.json")), key=_step)
     paths = [p for p in paths if max_step is None or _step(p) <= max_step]
-    return _json(paths[-1]) if paths else None
+    return {**_json(paths[-1]), "step": _step(paths[-1])} if paths else None
 
 
 def probe_summary(ckpt: str) -> str:
@@ -177,9 +177,12 @@ def main() -> None:
 
     pairs, start_pairs = [], []
     cont = {seed: ev for seed, _, ev in arms["cont"]}
-    for seed, _, ev in arms["grpo"]:
+    for seed, curve, ev in arms["grpo"]:
         if ev is None:
             continue
+        if ev["step"] != curve.steps[-1]:  # the paired test must compare the run's last checkpoint
+            raise SystemExit(f"grpo seed {seed}: last per-seed evaluation at step {ev['step']}, last validation at "
+                             f"step {curve.steps[-1]}: run `policy_results.sh finals2` first")  # fmt: skip
         vs_start = compare_paired(start["per_seed"], ev["per_seed"])
         start_pairs.append(vs_start)
         line = f"seed {seed}: GRPO last vs start {vs_start.only_b} / {vs_start.only_a}, p = {vs_start.p:.3g}"
@@ -234,6 +237,7 @@ def main() -> None:
             "start_only": sum(p.only_a for p in start_pairs),
         },
         "paired_test": "exact McNemar on the held-out seeds, each run's last checkpoint, pooled over seed pairs",
+        "paired_steps": {f"{arm}_s{seed}": ev["step"] for arm, items in arms.items() for seed, _, ev in items if ev},
         "strategies_of_last_checkpoints": {
             f"{arm}_s{seed}": ev.get("strategies", {}) for arm, items in arms.items() for seed, _, ev in items if ev
         },
