@@ -13,7 +13,7 @@
 #   bash scripts/experiments/policy_results.sh finals2        # per-seed evaluations of the grpo2 runs' compared steps
 #   bash scripts/experiments/policy_results.sh ablation NAME  # GRPO variants, seed 0: T1 | nods | symclip | paper
 #   bash scripts/experiments/policy_results.sh general        # start and GRPO on randomized scenes / unseen instructions
-#   bash scripts/experiments/policy_results.sh task2          # move_can_pot: SFT start, GRPO seed 0 (GRPO2_T), evals
+#   bash scripts/experiments/policy_results.sh task2          # move_can_pot: SFT start, GRPO seed 0 (GRPO2_T, _LR), evals
 #   bash scripts/experiments/policy_results.sh probes         # `pushcut train probe` of every reported checkpoint
 #   bash scripts/experiments/policy_results.sh report         # tables, docs/results/*.json and the plot
 # Budgets are in steps (runs are deterministic per step; the machine is shared): see GRPO_STEPS / CONT_STEPS below
@@ -123,9 +123,10 @@ case "${1:-}" in
     fi
     for step in 400 800 1200; do STEP_LIMIT=110 eval48 "$T2/checkpoints/step_$step" move_can_pot; done
     GRPO_ARGS=(--val-every 10 --val-episodes 100 --lr "$GRPO_LR" --set mini_batches=4 --set 'env_overrides={"step_limit": 110}')
-    name=mcp_s0; [ "$GRPO2_T" = 1.0 ] || name=mcp_T${GRPO2_T}_s0
+    name=mcp; [ "$GRPO2_T" = 1.0 ] || name=${name}_T$GRPO2_T; [ "$GRPO2_LR" = constant ] || name=${name}_$GRPO2_LR
+    name=${name}_s0
     GRPO_STEPS=${TASK2_STEPS:-40} grpo "$R/grpo/$name" "$T2/checkpoints/step_1200" move_can_pot --seed 0 \
-      --temperature "$GRPO2_T" --set mask_idle_arm=true
+      --temperature "$GRPO2_T" --set mask_idle_arm=true --set "lr_schedule=$GRPO2_LR"
     for ckpt in "$R/grpo/$name"/checkpoints/step_{20,30} "$R/grpo/$name/latest"; do  # per seed, for the paired test
       [ -e "$ckpt" ] && STEP_LIMIT=110 eval48 "$(realpath --relative-to=. "$ckpt")" move_can_pot
     done ;;
