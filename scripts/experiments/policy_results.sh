@@ -56,8 +56,11 @@ eval48() {  # checkpoint, task[, extra eval args]: greedy on the 100 held-out se
   local ckpt=$1 task=$2; shift 2
   local tag; tag=$(echo "$*" | tr -d ' -')
   local out="$ckpt/eval_${task}${tag:+_$tag}.json"
-  [ -s "$out" ] || pushcut eval sim --checkpoint "$ckpt" --task "$task" --episodes 100 --workers 2 \
-    --step-limit "${STEP_LIMIT:-48}" --json "$@" > "$out.tmp" && mv "$out.tmp" "$out"
+  if [ ! -s "$out" ]; then
+    pushcut eval sim --checkpoint "$ckpt" --task "$task" --episodes 100 --workers 2 --step-limit "${STEP_LIMIT:-48}" \
+      --json "$@" > "$out.tmp"
+    mv "$out.tmp" "$out"
+  fi
   python -c "import json,sys; r=json.load(open(sys.argv[1])); print(sys.argv[1], r['successes'], '/ 100')" "$out"
 }
 
