@@ -12,7 +12,7 @@
 #        the wall time of an 80-step grpo2 run (GRPO_STEPS=80 ... grpo2 SEED runs or resumes a run to 80 steps)
 #   bash scripts/experiments/policy_results.sh finals2        # per-seed evaluations of the grpo2 runs' compared steps
 #   bash scripts/experiments/policy_results.sh ablation NAME  # GRPO variants, seed 0: T1 | nods | symclip | paper
-#   bash scripts/experiments/policy_results.sh general        # start and GRPO on randomized scenes / unseen instructions
+#   bash scripts/experiments/policy_results.sh general [RUNS] # starts and GRPO runs (glob) on randomized scenes / unseen instructions
 #   bash scripts/experiments/policy_results.sh task2          # move_can_pot: SFT start, GRPO seed 0 (GRPO2_T, _LR), evals
 #   bash scripts/experiments/policy_results.sh probes         # `pushcut train probe` of every reported checkpoint
 #   bash scripts/experiments/policy_results.sh report         # tables, docs/results/*.json and the plot
@@ -107,8 +107,9 @@ case "${1:-}" in
         [ -e "$ckpt" ] && eval48 "$(realpath --relative-to=. "$ckpt")" click_bell
       done
     done ;;
-  general)  # the same checkpoints on randomized scenes and on the unseen instruction templates
-    for ckpt in "$START" "$R"/grpo/recipe_s*/latest "$START2" "$R"/grpo/masked_*/latest; do
+  general)  # the starts and the last checkpoints of GRPO runs (glob, default all) on randomized scenes and unseen
+    for ckpt in "$START" "$START2" "$R"/grpo/${2:-*}/latest; do  # instruction templates
+      [[ $ckpt == */mcp* ]] && continue  # move_can_pot runs
       [ -e "$ckpt" ] || continue
       ckpt=$(realpath --relative-to=. "$ckpt")
       eval48 "$ckpt" click_bell --randomization randomized
