@@ -11,7 +11,7 @@
 #   bash scripts/experiments/policy_results.sh cont80 SEED    # SFT continued from the 1800-step start for 1800 steps,
 #        the wall time of an 80-step grpo2 run (GRPO_STEPS=80 ... grpo2 SEED runs or resumes a run to 80 steps)
 #   bash scripts/experiments/policy_results.sh finals2        # per-seed evaluations of the grpo2 runs' compared steps
-#   bash scripts/experiments/policy_results.sh ablation NAME  # GRPO variants, seed 0: T1 | nods | symclip | paper
+#   bash scripts/experiments/policy_results.sh ablation NAME  # GRPO variants, seed 0: T1 | nods | symclip (the paper's recipe itself: grpo SEED)
 #   bash scripts/experiments/policy_results.sh general [RUNS] # starts and GRPO runs (glob) on randomized scenes / unseen instructions
 #   bash scripts/experiments/policy_results.sh task2          # move_can_pot: SFT start, GRPO seed 0 (GRPO2_T, _LR), evals
 #   bash scripts/experiments/policy_results.sh probes         # `pushcut train probe` of every reported checkpoint
