@@ -141,6 +141,12 @@ case "${1:-}" in
       ckpt=$(realpath --relative-to=. "$ckpt")
       [ -s "$ckpt/probe_click_bell.json" ] || pushcut train probe --checkpoint "$ckpt" --task click_bell --json \
         > "$ckpt/probe_click_bell.json"
+    done
+    for ckpt in "$R"/sft/mcp100_aux/checkpoints/step_1200 "$R"/grpo/mcp*/latest; do  # move_can_pot: where is the can?
+      [ -e "$ckpt" ] || continue
+      ckpt=$(realpath --relative-to=. "$ckpt")
+      [ -s "$ckpt/probe_move_can_pot.json" ] || pushcut train probe --checkpoint "$ckpt" --task move_can_pot --json \
+        > "$ckpt/probe_move_can_pot.json"
     done ;;
   report) python scripts/experiments/policy_report.py --runs "$R" ;;
   *) sed -n '2,20p' "$0" >&2; exit 2 ;;
