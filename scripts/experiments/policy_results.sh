@@ -64,6 +64,13 @@ eval48() {  # checkpoint, task[, extra eval args]: greedy on the 100 held-out se
   python -c "import json,sys; r=json.load(open(sys.argv[1])); print(sys.argv[1], r['successes'], '/ 100')" "$out"
 }
 
+run_name() {  # prefix: the GRPO run's name for GRPO2_T and GRPO2_LR (masked_s0, masked_T0.7_cosine_s0, ...)
+  local name=$1
+  [ "$GRPO2_T" = 1.0 ] || name=${name}_T$GRPO2_T
+  [ "$GRPO2_LR" = constant ] || name=${name}_$GRPO2_LR
+  echo "$name"
+}
+
 grpo() {  # out dir, init, task, extra args...
   local out=$1 init=$2 task=$3; shift 3
   local args=(--init "$init" --task "$task" --steps "$GRPO_STEPS" "${GRPO_ARGS[@]}" "$@")
@@ -89,8 +96,7 @@ case "${1:-}" in
     esac ;;
   grpo) grpo "$R/grpo/recipe_s$2" "$START" click_bell --seed "$2" ;;
   cont) cont "$R/sft/cont_s$2" "$START" "$2" ;;
-  grpo2) name=masked; [ "$GRPO2_T" = 1.0 ] || name=${name}_T$GRPO2_T; [ "$GRPO2_LR" = constant ] || name=${name}_$GRPO2_LR
-         grpo "$R/grpo/${name}_s$2" "$START2" click_bell --seed "$2" --temperature "$GRPO2_T" --set mask_idle_arm=true \
+  grpo2) grpo "$R/grpo/$(run_name masked)_s$2" "$START2" click_bell --seed "$2" --temperature "$GRPO2_T" --set mask_idle_arm=true \
            --set "lr_schedule=$GRPO2_LR" ;;
   cont2) cont "$R/sft/cont1800_s$2" "$START2" "$2" ;;
   cont80) CONT_STEPS=1800 cont "$R/sft/cont80_s$2" "$START2" "$2" ;;
@@ -101,7 +107,7 @@ case "${1:-}" in
       symclip) grpo "$R/grpo/symclip_s0" "$START" click_bell --set clip_high=0.2 --set ppo_epochs=4 ;;
       *) echo "unknown ablation $2" >&2; exit 2 ;;
     esac ;;
-  finals2)  # per-seed outcomes of the grpo2 checkpoints (every rollout temperature) the paired tests compare (40, 60, 80 steps and the last)
+  finals2)  # per-seed outcomes of every grpo2 run's steps 40, 60, 80 and last, which the paired tests compare
     for run in "$R"/grpo/masked_*; do
       for ckpt in "$run"/checkpoints/step_{40,60,80} "$run/latest"; do
         [ -e "$ckpt" ] && eval48 "$(realpath --relative-to=. "$ckpt")" click_bell
@@ -127,8 +133,7 @@ case "${1:-}" in
     fi
     for step in 400 800 1200; do STEP_LIMIT=110 eval48 "$T2/checkpoints/step_$step" move_can_pot; done
     GRPO_ARGS=(--val-every 10 --val-episodes 100 --lr "$GRPO_LR" --set mini_batches=4 --set 'env_overrides={"step_limit": 110}')
-    name=mcp; [ "$GRPO2_T" = 1.0 ] || name=${name}_T$GRPO2_T; [ "$GRPO2_LR" = constant ] || name=${name}_$GRPO2_LR
-    name=${name}_s0
+    name=$(run_name mcp)_s0
     GRPO_STEPS=${TASK2_STEPS:-40} grpo "$R/grpo/$name" "$T2/checkpoints/step_1200" move_can_pot --seed 0 \
       --temperature "$GRPO2_T" --set mask_idle_arm=true --set "lr_schedule=$GRPO2_LR"
     for ckpt in "$R/grpo/$name"/checkpoints/step_{20,30} "$R/grpo/$name/latest"; do  # per seed, for the paired test
