@@ -1,10 +1,13 @@
 """`DualPiperEnv`: one task in the dual-Piper MuJoCo world, with RoboTwin-compatible observations and actions.
 
 Action: absolute 14-D joint targets `[left joint1..6, left gripper, right joint1..6, right gripper]` (radians; grippers
-in [0, 1] with 1 = open, RoboTwin's `qpos` convention). Each action is held for 1 / action_hz seconds of physics; the
-servo target moves linearly from the previous action to the new one over that period (as the real executor
-interpolates; updated at SERVO_HZ = 100 Hz), each joint limited to 3 rad/s. Default action_hz = DEFAULT_ACTION_HZ
-(250 / 15 Hz, RoboTwin's demo recording rate; :mod:`pushcut.common.conventions`).
+in [0, 1] with 1 = open, RoboTwin's `qpos` convention). Each action is one period of 1 / action_hz seconds of physics.
+A chunk becomes servo targets exactly as the robot's executor makes them (:mod:`pushcut.sim.execution`, one
+definition): the path through the actions is interpolated and smoothed over one action period, then every servo tick
+(SERVO_HZ = 100 Hz) is limited in joint speed (3 rad/s) and acceleration (20 rad/s^2), braking before the joint
+envelope (the Piper's limits less a 3 degree margin). `step(action)` is a chunk of one action; the plan and the
+profile's velocity carry over from chunk to chunk. Default action_hz = DEFAULT_ACTION_HZ (250 / 15 Hz, RoboTwin's
+demo recording rate; :mod:`pushcut.common.conventions`).
 
 Driving the physics from outside (the real-time twin, pushcut.robot.drivers.sim_robot): ``apply_servo_target`` sets
 the actuators and the commanded action the task predicates read, ``advance_physics`` steps the model, and
@@ -35,6 +38,7 @@ from pushcut.sim import piper_spec as spec
 from pushcut.sim import randomization as dr
 from pushcut.sim import scene
 from pushcut.sim.camera_calibration import CameraCalibration, as_calibration
+from pushcut.sim.execution import PIPER_MOTION, SERVO_HZ, ChunkServo
 from pushcut.sim.geometry import Pose
 from pushcut.sim.strategy import ManipulationTrace
 from pushcut.sim.tasks.base import Task
@@ -44,7 +48,6 @@ CAMERA_NAMES: dict[str, str] = {
     "left_camera": "left/camera",
     "right_camera": "right/camera",
 }
-SERVO_HZ = 100.0  # servo-target updates per second within an action (the real executor's default loop rate)
 # RoboTwin's gripper thresholds on the [0, 1] opening (envs/robot/robot.py).
 GRIPPER_OPEN_THRESHOLD = 0.8
 GRIPPER_CLOSED_THRESHOLD = 0.2
@@ -118,13 +121,11 @@ class DualPiperEnv(gym.Env):
         self.step_limit = self.config.step_limit or task.step_limit
         self.substeps = max(1, round(1.0 / (self.config.action_hz * self.model.opt.timestep)))
         self.control_dt = self.substeps * self.model.opt.timestep
-        # The servo target moves at SERVO_HZ within an action, as the real executor interpolates between actions:
-        # (fraction of the way to the new action, physics steps held) per servo update.
-        updates = max(1, min(self.substeps, round(self.control_dt * SERVO_HZ)))
-        blocks = [len(b) for b in np.array_split(np.arange(self.substeps), updates)]
-        self._servo_schedule = [((k + 1) / updates, n) for k, n in enumerate(blocks)]
-        self._max_joint_delta = spec.MAX_JOINT_SPEED_RAD_S * self.control_dt
-        self._arm_dims = np.r_[spec.LEFT_ARM_SLICE, spec.RIGHT_ARM_SLICE]
+        # Servo ticks within an action (SERVO_HZ, as the executor's loop): physics steps held per tick.
+        ticks = max(1, min(self.substeps, round(self.control_dt * SERVO_HZ)))
+        self._tick_steps = [len(b) for b in np.array_split(np.arange(self.substeps), ticks)]
+        self.servo = ChunkServo(spec.READY_ACTION, 1.0 / self.control_dt, PIPER_MOTION)  # one action per period
+        self._clock = 0.0  # the servo's time: seconds of physics since reset
         self._cache_ids()
         if self.config.camera_calibration is not None:  # before the randomiser reads the nominal pose
             self.apply_camera_calibration(self.config.camera_calibration)
@@ -224,6 +225,8 @@ class DualPiperEnv(gym.Env):
         self.apply_servo_target(home)
         for _ in range(round(SETTLE_SECONDS / self.model.opt.timestep)):
             self.advance_physics(1)
+        self.servo.reset(home)
+        self._clock = 0.0
         self.elapsed_steps = 0
         self.success = False
         body = self.task.manipulated_body()
@@ -296,9 +299,10 @@ class DualPiperEnv(gym.Env):
         return np.clip(array, self.action_low, self.action_high)
 
     def step(self, action):
-        """One action; renders the observation. Returns (obs, reward, terminated, truncated, info)."""
+        """One action (a chunk of one); renders the observation. Returns (obs, reward, terminated, truncated, info)."""
         target = self.validate_action(action)
-        self._advance(target)
+        self.servo.play(target[None, :], self._clock)
+        self._advance()
         obs = self.get_obs()
         reward = 1.0 if self.success else 0.0
         truncated = self.elapsed_steps >= self.step_limit and not self.success
@@ -309,30 +313,27 @@ class DualPiperEnv(gym.Env):
         chunk = np.asarray(actions, dtype=float)
         if chunk.ndim != 2 or chunk.shape[1] != spec.ACTION_DIM or len(chunk) == 0:
             raise ValueError(f"action chunk must have shape (k, 14) with k >= 1, got shape {chunk.shape}")
-        targets = [self.validate_action(a) for a in chunk]  # validate all before moving anything
+        targets = np.stack([self.validate_action(a) for a in chunk])  # validate all before moving anything
         executed = 0
-        for target in targets:
+        if not (self.success or self.elapsed_steps >= self.step_limit):
+            self.servo.play(targets, self._clock)
+        for _ in targets:
             if self.success or self.elapsed_steps >= self.step_limit:
                 break
-            self._advance(target)
+            self._advance()
             executed += 1
         truncated = self.elapsed_steps >= self.step_limit and not self.success
         return ChunkResult(
             self.get_obs(), 1.0 if self.success else 0.0, self.success, truncated, executed, self._info()
         )
 
-    def _advance(self, target: np.ndarray) -> None:
-        """Hold one action for a control period: ramp the servo targets, limit joint speed, check success."""
-        start = self._target
-        delta = target - start
-        delta[self._arm_dims] = np.clip(delta[self._arm_dims], -self._max_joint_delta, self._max_joint_delta)
-        # Interpolated in actuator space (as every recorded demonstration was, to the last bit); the commanded action
-        # that predicates read changes once, at the end of the period.
-        ctrl_start, ctrl_delta = self.actuator_controls(start), self.actuator_controls(delta)
-        for fraction, nstep in self._servo_schedule:
-            self.data.ctrl[:] = ctrl_start + ctrl_delta * fraction
+    def _advance(self) -> None:
+        """One action period under the servo's plan: a command per servo tick, physics, then the success check."""
+        timestep = self.model.opt.timestep
+        for nstep in self._tick_steps:
+            self.apply_servo_target(self.servo.command(self._clock))
             self.advance_physics(nstep)
-        self._target = start + delta
+            self._clock += nstep * timestep
         self.elapsed_steps += 1
         self.update_success()
 
@@ -408,7 +409,7 @@ class DualPiperEnv(gym.Env):
 
     @property
     def commanded_action(self) -> np.ndarray:
-        """The last commanded (speed-limited) 14-D target."""
+        """The last servo command (14-D; smoothed and rate-limited, what the task predicates read)."""
         return self._target.copy()
 
     def gripper_opening(self, arm: str) -> float:

@@ -12,10 +12,11 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from pushcut.robot.control.chunk_plan import Plan, crossfade_weights, merge_chunk, stale_count
 from pushcut.robot.control.executor import ChunkExecutor, ExecutorConfig, Observation, TickRecord
 from pushcut.robot.control.safety import Reason, SafetyConfig
 from pushcut.robot.drivers.interface import Robot
+from pushcut.sim.execution import MotionLimits
+from pushcut.sim.execution.plan import Plan, crossfade_weights, merge_chunk, stale_count
 from pushcut.sim.piper_spec import READY_ACTION
 from pushcut.testing.robot_doubles import RecordingRobot, ScriptedSource
 
@@ -51,7 +52,7 @@ class Rig:
             return np.stack([f(t_req + (j + 1) / HZ) + offset * MOVING for j in range(chunk)])
 
         self.source = ScriptedSource(make_chunk or planned, latency=latency, hang_from=hang_from, fail=fail)
-        config = config or ExecutorConfig(servo_hz=100.0)
+        config = config or ExecutorConfig(servo_hz=100.0, chunking="async")
         self.executor = ChunkExecutor(self.robot, self.source, self.observe, config, safety, HZ, self.on_tick)
 
     def observe(self) -> Observation:
@@ -154,7 +155,8 @@ def test_crossfade_blends_disagreeing_chunks_without_a_jump():
     steps = {}
     for fade in (0, 5):
         # A wide prefetch margin: chunks overlap by more than the 5 crossfade actions.
-        config = ExecutorConfig(crossfade_steps=fade, prefetch_margin_actions=5)
+        config = ExecutorConfig(crossfade_steps=fade, prefetch_margin_actions=5, chunking="async",
+                                motion=MotionLimits(max_joint_accel=1e6))
         rig = Rig(latency=0.03, offset_per_chunk=0.05, safety=loose, config=config)
         report = rig.run(max_actions=40)
         _, commands = rig.commanded()
@@ -168,7 +170,7 @@ def test_crossfade_blends_disagreeing_chunks_without_a_jump():
 
 # ------------------------------------------------------------------ holds and stops
 def test_watchdog_holds_position_when_the_source_stops_answering():
-    config = ExecutorConfig(watchdog_s=0.3, request_timeout_s=1.2, max_consecutive_errors=1)
+    config = ExecutorConfig(watchdog_s=0.3, request_timeout_s=1.2, max_consecutive_errors=1, chunking="async")
     rig = Rig(latency=0.03, hang_from=3, config=config)
     report = rig.run(max_actions=1000)
     assert report.reason == "policy_error"

@@ -5,33 +5,41 @@ at a fixed servo rate.
                              action_hz=info.action_hz, on_tick=recorder.on_tick)
     report = executor.run(stop=stop_event, done=sim.success, max_actions=400)
 
+A chunk becomes joint commands exactly as in the simulator (:class:`~pushcut.sim.execution.ChunkServo`, one
+definition): the path through its actions, interpolated and smoothed over ``smoothing_actions`` action periods, then
+the motion profile (the Piper's joint speed and acceleration, braking before the envelope). Two ways to schedule
+chunks (``ExecutorConfig.chunking``):
+
+- ``sync`` (default; how policies are trained and evaluated in simulation, and how SimpleVLA-RL and RoboTwin run
+  them): play the chunk to its last action, observe, hold there while the policy answers, start the next chunk from
+  where the command is. ``max_actions`` counts actions played, as the simulator's step limit does;
+- ``async``: ask for the next chunk while the current one plays (when the actions left are at most
+  ``ceil(latency estimate * action_hz) + prefetch_margin_actions``, the estimate being the largest of the last
+  ``latency_window`` latencies), drop its actions already stale on arrival and crossfade it into the running plan;
+  ``max_actions`` counts action periods of wall time, holds included. A plan that runs out holds (STARVED).
+
 Each servo tick (absolute deadlines on the monotonic clock: sleep, then a short spin; lateness = period error):
 
 1. read the robot; stop on a fault (``RobotState.faults``, a RobotFault, or feedback older than
    ``feedback_timeout_s``) or on the operator's ``stop`` event (then ``emergency_stop``);
-2. collect a finished request: the chunk is validated (:func:`~pushcut.robot.control.safety.validate_chunk`), its stale
-   actions dropped and its start crossfaded into the current plan (:mod:`pushcut.robot.control.chunk_plan`); errors are
-   retried until ``max_consecutive_errors`` in a row;
-3. request the next chunk in the background (``source.request_async`` with ``observe()``) as soon as the actions
-   left are at most ``ceil(latency estimate * action_hz) + prefetch_margin_actions`` (estimate: the largest of
-   the last ``latency_window`` measured latencies), so that it arrives before the plan runs out;
-4. propose the plan's value at the tick (interpolated between actions, smoothed: below); hold instead when the plan ran
-   out (STARVED: the last action, never extrapolated) or a request has been unanswered for ``watchdog_s``
-   (WATCHDOG: the last command, the filter brings the arms to rest; before the run's first chunk, while the arms
-   are still, ``first_chunk_watchdog_s``);
-5. pass the proposal through :func:`~pushcut.robot.control.safety.filter_command` and send what it returns;
-6. once per action period: ``done()`` and the ``max_actions`` limit (action periods since the first chunk, holds
-   included, so a stalled policy cannot stretch a trial).
+2. collect a finished request: the chunk is validated (:func:`~pushcut.robot.control.safety.validate_chunk`) and
+   played (above); errors are retried until ``max_consecutive_errors`` in a row;
+3. request the next chunk in the background (``source.request_async`` with ``observe()``) when the mode says so;
+4. the execution's command at the tick; a request unanswered for ``watchdog_s`` drops the plan and the profile
+   brings the arms to rest (WATCHDOG; before the run's first chunk, while the arms are still,
+   ``first_chunk_watchdog_s``);
+5. pass it through :func:`~pushcut.robot.control.safety.filter_command` and send what it returns;
+6. ``done()`` once per action period, ``max_actions`` every tick.
 
-The plan is smoothed over ``smoothing_actions`` action periods (:mod:`pushcut.robot.control.chunk_plan`): the
-velocity change between two actions is spread over that window instead of one servo tick, so the filter's
-acceleration limit has little left to do. What it still does is routine (:data:`~pushcut.robot.control.safety.
-ROUTINE_REASONS`: velocity, acceleration, gripper rate): counted per tick (``smoothed_ticks``), logged at debug
-level only. Every other intervention (joint limit, workspace, arm distance, hold, fault, stop) is kept in the report
-as one event per episode: the same reason on the same dimensions on consecutive ticks is merged into one event
-(``ticks``, ``end``), and its start is logged (warnings rate-limited per reason). A watchdog hold or a failed
-request is an outage (``report.outage``): the policy stopped answering, which says nothing about the policy's skill;
-with ``stop_on_watchdog`` the run ends there ("watchdog") with the arms holding.
+The safety filter's defaults are the execution's own limits, so what the executor plays passes it unchanged: what
+its rate layer still reshapes (:data:`~pushcut.robot.control.safety.ROUTINE_REASONS`: velocity, acceleration,
+gripper rate) is counted per tick (``smoothed_ticks``; ``profiled_ticks`` counts the ticks the execution's own
+profile limited, as the simulator's does), logged at debug level only. Every other intervention (joint limit,
+workspace, arm distance, hold, fault, stop) is kept in the report as one event per episode: the same reason on the
+same dimensions on consecutive ticks is merged into one event (``ticks``, ``end``), and its start is logged
+(warnings rate-limited per reason). A watchdog hold or a failed request is an outage (``report.outage``): the policy
+stopped answering, which says nothing about the policy's skill; with ``stop_on_watchdog`` the run ends there
+("watchdog") with the arms holding.
 
 The robot's methods and ``observe()`` are only called from the thread running :meth:`run`; ``observe()`` runs inside
 a tick, so it must be quick (heavy work such as encoding belongs to the source's thread).
@@ -50,7 +58,6 @@ from dataclasses import replace
 
 import numpy as np
 
-from pushcut.robot.control.chunk_plan import Plan, merge_chunk
 from pushcut.robot.control.executor_types import (
     ChunkSource,
     ExecutionReport,
@@ -70,6 +77,8 @@ from pushcut.robot.control.safety import (
     validate_chunk,
 )
 from pushcut.robot.drivers.interface import Robot, RobotFault, RobotState
+from pushcut.sim import piper_spec as spec
+from pushcut.sim.execution import PIPER_MOTION, ChunkServo
 
 __all__ = ["ChunkExecutor", "ChunkSource", "ExecutionReport", "ExecutorConfig", "Observation", "Stats", "TickRecord"]
 
@@ -120,6 +129,7 @@ class ChunkExecutor:
             if not np.isfinite(state.vector).all():
                 raise _Stop(Reason.FAULT.value, f"the robot reports a non-finite state: {state.vector}")
             self._filter = FilterState.at_rest(state.vector)
+            self._servo.reset(state.vector)
             self._proposal = self._filter.command
             anchor, k = start, 0
             while True:
@@ -155,12 +165,17 @@ class ChunkExecutor:
             report.period_error_ms = Stats.of(self._period_errors)
             report.event_counts = dict(self._counts)
             report.smoothing_counts = dict(self._routine)
+            report.profiled_ticks = self._servo.profile.limited_ticks
         log.info("executor stopped: %s after %d actions, %d ticks", report.reason, report.actions_played, report.ticks)
         return report
 
     def _reset(self) -> None:
         self._report = ExecutionReport(reason="")
-        self._plan: Plan | None = None
+        motion = replace(self.config.motion or PIPER_MOTION, servo_hz=self.config.servo_hz,
+                         smoothing_actions=self.config.smoothing_actions)
+        # reset at the measured state; the envelope is the safety filter's (a joint limit stays an intervention)
+        self._servo = ChunkServo(np.zeros(spec.ACTION_DIM), self.action_hz, motion, envelope=False)
+        self._sync = self.config.chunking == "sync"
         self._pending: tuple[Future, float, list[float]] | None = None  # (future, observed at, [answered at])
         self._retry_at = 0.0
         self._errors_in_a_row = 0
@@ -200,14 +215,16 @@ class ChunkExecutor:
         self._report.ticks += 1
         if self.on_tick is not None:
             self.on_tick(TickRecord(t, sent, state.vector))
+        if self._sync:  # the simulator's clock: actions played (waiting for a chunk is not policy time)
+            self._report.action_periods = self._report.actions_played
         if t >= self._next_period:  # once per action period
             self._next_period = t + 1.0 / self.action_hz
-            if self._first_play is not None:
+            if self._first_play is not None and not self._sync:
                 self._report.action_periods = int((t - self._first_play) * self.action_hz + 1e-9)
             if done is not None and done():
                 raise _Stop("done")
-            if max_actions is not None and self._report.action_periods >= max_actions:
-                raise _Stop("max_actions")
+        if max_actions is not None and self._report.action_periods >= max_actions:
+            raise _Stop("max_actions")
 
     # ------------------------------------------------------------------ robot
     def _read(self) -> RobotState:
@@ -237,10 +254,13 @@ class ChunkExecutor:
     def _maybe_request(self, t: float) -> None:
         if self._pending is not None or t < self._retry_at:
             return
-        if self._plan is not None and self._holding is None:
+        if self._sync:  # the next observation when the plan's last action is reached, as the simulator observes
+            if not self._servo.exhausted(t):
+                return
+        elif self._servo.plan is not None and self._holding is None:
             estimate = max(self._latency) if self._latency else self.config.initial_latency_s
             threshold = math.ceil(estimate * self.action_hz) + self.config.prefetch_margin_actions
-            if self._plan.remaining(t) > threshold:
+            if self._servo.remaining(t) > threshold:
                 return
         observed_at = time.monotonic()
         try:
@@ -290,21 +310,21 @@ class ChunkExecutor:
         report = self._report
         report.chunks_received += 1
         was_holding = self._holding is not None
-        old = None if self._holding is Reason.WATCHDOG else self._plan
-        current = self._proposal  # holding: the held value
-        if old is not None:  # playing: the plan's value at this tick, so that the new plan starts exactly there
-            report.actions_played += old.advance(t)
-            current = old.value(t)
-        smoothing_s = self.config.smoothing_actions / self.action_hz
-        plan, dropped = merge_chunk(old, t, current, actions, observed_at, self.action_hz, self.config.crossfade_steps,
-                                    smoothing_s)  # fmt: skip
-        report.stale_dropped += dropped
-        if plan is None:  # every action already stale: keep what we had, ask again
+        if self._holding is Reason.WATCHDOG:  # the new plan starts where the arms came to rest
+            self._servo.clear()
+        report.actions_played += self._servo.advance(t)
+        if self._sync:  # the robot waited for this chunk: it starts now, nothing is stale
+            dropped = self._servo.play(actions, t)
+        else:
+            dropped = self._servo.play(actions, t, observed_at, self.config.crossfade_steps)
+        if dropped is None:  # every action already stale: keep what we had, ask again
+            report.stale_dropped += len(actions)
             report.chunks_late += 1
             self._warn(Reason.STARVED, f"chunk arrived {latency * 1000:.0f} ms after its observation: all stale")
             return
+        report.stale_dropped += dropped
         report.chunks_late += int(was_holding)
-        self._plan, self._holding = plan, None
+        self._holding = None
         if self._first_play is None:
             self._first_play = t
 
@@ -325,14 +345,15 @@ class ChunkExecutor:
 
     # ------------------------------------------------------------------ what to command
     def _propose(self, t: float) -> np.ndarray:
-        plan = self._plan
-        if self._holding is Reason.WATCHDOG or plan is None:
-            self._proposal = self._filter.command  # hold: the filter brings the arms to rest where they are
-            return self._proposal
-        self._report.actions_played += plan.advance(t)
-        if plan.exhausted(t) and self._holding is None:
+        """The shared execution's command at ``t`` (:class:`~pushcut.sim.execution.ChunkServo`: the plan, smoothed,
+        through the motion profile); with no plan (or a watchdog hold) the profile brings the arms to rest."""
+        if self._holding is Reason.WATCHDOG:
+            self._servo.clear()
+        self._report.actions_played += self._servo.advance(t)
+        playing = self._servo.plan is not None
+        if playing and not self._sync and self._servo.exhausted(t) and self._holding is None:
             self._hold(t, Reason.STARVED, "the plan ran out before the next chunk: holding the last action")
-        self._proposal = plan.value(t)
+        self._proposal = self._servo.command(t)
         return self._proposal
 
     def _hold(self, t: float, reason: Reason, message: str) -> None:

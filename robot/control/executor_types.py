@@ -12,6 +12,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from pushcut.robot.control.safety import SafetyEvent
+from pushcut.sim.execution import PIPER_MOTION, MotionLimits
 
 
 @dataclass(frozen=True)
@@ -32,13 +33,24 @@ class ChunkSource(Protocol):
     ) -> Future[Any]: ...
 
 
+CHUNKING_MODES = ("sync", "async")
+
+
 @dataclass(frozen=True)
 class ExecutorConfig:
-    servo_hz: float = 100.0  # commands per second sent to the robot
-    crossfade_steps: int = 5  # actions over which an overlapping old plan fades into a new chunk (0: switch)
-    # the plan is averaged over this many action periods (chunk_plan: a C1 path, so the velocity change between two
-    # actions is spread over the window instead of one servo tick); 0 plays the piecewise-linear path
-    smoothing_actions: float = 1.0
+    servo_hz: float = PIPER_MOTION.servo_hz  # commands per second sent to the robot
+    # "sync" (the simulator's execution, which policies are trained and evaluated on): play a chunk to its last
+    # action, observe, wait for the next chunk holding there, start it; max_actions counts actions played.
+    # "async": ask for the next chunk while the current one plays, drop its actions made stale by the latency and
+    # crossfade it in (no waiting; max_actions counts action periods of wall time).
+    chunking: str = "sync"
+    crossfade_steps: int = 5  # async: actions over which an overlapping old plan fades into a new chunk (0: switch)
+    # the plan is averaged over this many action periods (sim/execution/plan.py: a C1 path, so the velocity change
+    # between two actions is spread over the window instead of one servo tick); 0 plays the piecewise-linear path
+    smoothing_actions: float = PIPER_MOTION.smoothing_actions
+    # the execution's speed, acceleration and envelope (None: PIPER_MOTION, the simulator's); servo_hz and
+    # smoothing_actions above take precedence over its own
+    motion: MotionLimits | None = None
     # request when actions left <= ceil(latency estimate * action_hz) + this: a small margin plays most of each chunk
     # open-loop, as the policy was trained and evaluated (a large one replans after every action or two)
     prefetch_margin_actions: int = 1
@@ -66,6 +78,8 @@ class ExecutorConfig:
                 raise ValueError(f"ExecutorConfig.{name} must be positive, got {getattr(self, name)}")
         if min(self.crossfade_steps, self.prefetch_margin_actions, self.spin_s, self.retry_delay_s) < 0:
             raise ValueError("crossfade_steps, prefetch_margin_actions, spin_s and retry_delay_s must be >= 0")
+        if self.chunking not in CHUNKING_MODES:
+            raise ValueError(f"ExecutorConfig.chunking must be one of {CHUNKING_MODES}, got {self.chunking!r}")
         if not 0.0 <= self.smoothing_actions <= 4.0:
             raise ValueError(f"ExecutorConfig.smoothing_actions must be in [0, 4], got {self.smoothing_actions}")
         if self.latency_window < 1 or self.max_consecutive_errors < 1 or self.max_events < 0:
@@ -116,7 +130,8 @@ class ExecutionReport:
     overruns: int = 0  # ticks more than a period late (the schedule is re-anchored, not caught up)
     safety_events: list[SafetyEvent] = field(default_factory=list)  # interventions, consecutive ticks merged
     event_counts: dict[str, int] = field(default_factory=dict)  # interventions per reason (merged events)
-    smoothed_ticks: int = 0  # ticks on which the rate limits reshaped the command (routine, not events)
+    smoothed_ticks: int = 0  # ticks on which the safety filter's rate limits reshaped the command (routine)
+    profiled_ticks: int = 0  # ticks on which the execution's motion profile limited the plan (as the sim env does)
     smoothing_counts: dict[str, int] = field(default_factory=dict)  # those ticks per routine reason
     outage: str | None = None  # the policy stopped answering (watchdog, request errors): the first such message
     fault: str | None = None

@@ -40,6 +40,7 @@ import numpy as np
 from pushcut.robot.control.safety_config import ARM_INDICES, GRIPPER_INDICES, FilterLimits, SafetyConfig
 from pushcut.robot.control.safety_geometry import GeometryCache, guard
 from pushcut.sim import piper_spec as spec
+from pushcut.sim.execution.rate import rate_limit
 
 __all__ = ["ChunkRejected", "FilterState", "ROUTINE_REASONS", "Reason", "SafetyConfig", "SafetyEvent",
            "filter_command", "validate_chunk"]  # fmt: skip
@@ -200,47 +201,10 @@ def filter_command(
 def _rate_limit(
     previous: FilterState, target: np.ndarray, dt: float, lim: FilterLimits
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Layer 3: the command (``target`` itself when nothing limits) and its velocity.
-
-    Braking speed: from speed ``v`` a joint decelerating at ``a`` one tick after the next stops within
-    ``v dt + v^2 / 2a``; the largest ``v`` with that distance <= ``d`` is ``2d / (sqrt(dt^2 + 2d/a) + dt)``. It
-    bounds the speed towards each envelope limit and, relative to the target's own velocity, the approach to the
-    target, so both can always be reached without exceeding the acceleration.
-    """
-    last, v0 = previous.command, previous.velocity
-    error = target - last
-    exact = error / dt  # the velocity that lands on the target this tick
-    # Fast path: tracking the target already, and landing on it keeps speed, acceleration and a stop inside the
-    # envelope (stopping point = target + v|v| / 2a) within bounds.
-    stop = target + exact * np.abs(exact) * lim.half_inv_accel
-    within = (
-        (np.abs(exact) <= lim.max_speed)
-        & (np.abs(exact - v0) <= lim.max_accel * dt)
-        & (np.abs(stop - lim.middle) <= lim.half_range)
-    )
-    if within.all() and (last == previous.target).all():
-        return target, exact
-    distances = np.maximum(np.stack((np.abs(error), lim.high - last, last - lim.low)), 0.0)
-    braking = 2.0 * distances / (np.sqrt(dt * dt + 2.0 * distances * lim.inv_accel) + dt)
-    direction = np.sign(error)
-    target_speed = direction * (target - previous.target) / dt  # the target's speed away from the command
-    approach = np.maximum(target_speed + braking[0], lim.approach_floor)
-    desired = direction * np.minimum(distances[0] / dt, approach)
-    accel_step = lim.max_accel * dt
-    up = np.minimum(np.minimum(lim.max_speed, v0 + accel_step), braking[1])
-    down = np.maximum(np.maximum(-lim.max_speed, v0 - accel_step), -braking[2])
-    infeasible = down > up  # only from an inconsistent start: keep speed and envelope, drop the acceleration bound
-    if infeasible.any():
-        up = np.where(infeasible, np.minimum(lim.max_speed, braking[1]), up)
-        down = np.where(infeasible, np.maximum(-lim.max_speed, -braking[2]), down)
-    velocity = np.minimum(np.maximum(desired, down), up)
-    on_target = velocity == exact
-    if on_target.all():
-        return target, exact
-    command = np.where(on_target, target, last + velocity * dt)
-    # Never step outside the envelope through rounding, nor further out than the last command already was.
-    command = np.minimum(np.maximum(command, np.minimum(lim.low, last)), np.maximum(lim.high, last))
-    return command, (command - last) / dt
+    """Layer 3: the command (``target`` itself when nothing limits) and its velocity: the execution's rate profile
+    (:func:`pushcut.sim.execution.rate.rate_limit`, braking before the envelope and onto the target) with the
+    filter's limits."""
+    return rate_limit(previous.command, previous.velocity, previous.target, target, dt, lim)
 
 
 def _rate_events(

@@ -4,9 +4,10 @@ Joint limits and the maximum joint speed come from :mod:`pushcut.sim.piper_spec`
 built from — and are only ever tightened here (a margin, a lower speed), never widened. The other numbers are
 starting points to tune on hardware:
 
-- acceleration: the Piper firmware accepts 0-5 rad/s^2 (``JointMaxAccConfig``). The filter's default is higher
-  because the executor interpolates the policy's actions linearly, so each action boundary is a small velocity step;
-  the limit is there to turn wild jumps and reversals into ramps, the firmware's own profile does the rest.
+- speed, acceleration and joint margin default to the execution's own limits (:mod:`pushcut.sim.execution.limits`,
+  which the sim env and the executor's motion profile both apply), so the filter leaves what the executor plays
+  unchanged and acts only on what is unsafe; ``first_run`` is stricter. The Piper firmware accepts 0-5 rad/s^2
+  (``JointMaxAccConfig``); its own profile does the rest on the arm.
 - workspace box (world frame, metres): the table area the tasks use, from just above the table top to 0.65 m above
   it; it contains the REST and READY tool centre points.
 - capsules: radii per chain segment (base, upper arm, forearm, wrist, hand, fingers) of a coarse Piper link model;
@@ -16,7 +17,7 @@ starting points to tune on hardware:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from functools import cached_property
 
 import numpy as np
@@ -24,31 +25,26 @@ import numpy as np
 from pushcut.robot.control import kinematics as kin
 from pushcut.robot.control.safety_geometry import ARM_INDICES, GeometryLimits
 from pushcut.sim import piper_spec as spec
+from pushcut.sim.execution.limits import GRIPPER_INDICES, PIPER_MOTION, envelope_limits
+from pushcut.sim.execution.rate import RateLimits
 
-GRIPPER_INDICES = np.array([spec.LEFT_GRIPPER_INDEX, spec.RIGHT_GRIPPER_INDEX])
+__all__ = ["ARM_INDICES", "GRIPPER_INDICES", "FilterLimits", "SafetyConfig"]
 
 
 @dataclass(frozen=True, eq=False)
-class FilterLimits:
-    """Per-dimension arrays derived from a :class:`SafetyConfig` (computed once per config)."""
+class FilterLimits(RateLimits):
+    """Per-dimension arrays derived from a :class:`SafetyConfig` (computed once per config): the rate layer's
+    (:class:`~pushcut.sim.execution.rate.RateLimits`) and the geometry's."""
 
-    low: np.ndarray  # (14,) envelope
-    high: np.ndarray
-    middle: np.ndarray  # (14,) (low + high) / 2
-    half_range: np.ndarray  # (14,) (high - low) / 2
-    max_speed: np.ndarray  # (14,) per second; inf for an unlimited gripper
-    max_accel: np.ndarray  # (14,) per second^2; inf for grippers
-    inv_accel: np.ndarray  # (14,) 1 / max_accel (0 for grippers)
-    half_inv_accel: np.ndarray  # (14,) 1 / (2 max_accel)
-    approach_floor: np.ndarray  # (14,) 0 for joints, inf for grippers (no approach braking without an accel limit)
-    geometry: GeometryLimits | None  # None: no workspace and no clearance check
+    geometry: GeometryLimits | None = None  # None: no workspace and no clearance check
 
 
 @dataclass(frozen=True)
 class SafetyConfig:
-    joint_margin_rad: float = math.radians(3.0)  # joints stay this far inside piper_spec.JOINT_LIMITS_RAD
-    max_joint_speed: float = spec.MAX_JOINT_SPEED_RAD_S  # rad/s, at most the spec's
-    max_joint_accel: float = 20.0  # rad/s^2
+    # Defaults: the execution's own limits (sim/execution/limits.py), so what the executor plays passes unchanged.
+    joint_margin_rad: float = PIPER_MOTION.joint_margin_rad  # joints stay this far inside piper_spec's limits
+    max_joint_speed: float = PIPER_MOTION.max_joint_speed  # rad/s, at most the spec's
+    max_joint_accel: float = PIPER_MOTION.max_joint_accel  # rad/s^2
     gripper_max_speed: float | None = None  # opening units ([0, 1]) per second; None: unlimited
     check_workspace: bool = True
     workspace_low: tuple[float, float, float] = (-0.7, -0.7, spec.TABLE_TOP_Z + 0.005)
@@ -98,25 +94,16 @@ class SafetyConfig:
 
     @cached_property
     def limits(self) -> FilterLimits:
-        low, high = spec.action_limits()
-        low[ARM_INDICES] += self.joint_margin_rad
-        high[ARM_INDICES] -= self.joint_margin_rad
-        speed = np.full(spec.ACTION_DIM, float(self.max_joint_speed))
-        speed[GRIPPER_INDICES] = math.inf if self.gripper_max_speed is None else self.gripper_max_speed
-        accel = np.full(spec.ACTION_DIM, float(self.max_joint_accel))
-        accel[GRIPPER_INDICES] = math.inf
-        floor = np.zeros(spec.ACTION_DIM)
-        floor[GRIPPER_INDICES] = math.inf
+        rate = envelope_limits(self.joint_margin_rad, self.max_joint_speed, self.max_joint_accel,
+                               self.gripper_max_speed)  # fmt: skip
         geometry = None
         if self.check_workspace or self.min_arm_distance_m is not None:
-            bases = kin.mount_frames(self.mounts)
-            axis = bases[1, :3, 3] - bases[0, :3, 3]
-            geometry = GeometryLimits(
-                bases=np.concatenate([bases, bases]), box_low=np.asarray(self.workspace_low, dtype=float),
-                box_high=np.asarray(self.workspace_high, dtype=float), check_workspace=self.check_workspace,
-                min_distance=self.min_arm_distance_m, radii=np.asarray(self.link_radii_m, dtype=float),
-                max_radius=float(max(self.link_radii_m)),
-                axis=axis / np.linalg.norm(axis), half_inv_accel=0.5 / accel,
+            geometry = GeometryLimits.build(
+                kin.mount_frames(self.mounts), np.asarray(self.workspace_low, dtype=float),
+                np.asarray(self.workspace_high, dtype=float), self.check_workspace, self.min_arm_distance_m,
+                np.asarray(self.link_radii_m, dtype=float), rate.max_accel,
             )  # fmt: skip
-        return FilterLimits(low, high, (low + high) / 2, (high - low) / 2, speed, accel, 1.0 / accel, 0.5 / accel,
-                            floor, geometry)  # fmt: skip
+        return FilterLimits(**{f: getattr(rate, f) for f in RATE_FIELDS}, geometry=geometry)
+
+
+RATE_FIELDS = tuple(f.name for f in fields(RateLimits))

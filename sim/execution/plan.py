@@ -1,4 +1,4 @@
-"""The executor's command timeline (pure logic, no clock): interpolation, stale-action dropping and crossfading.
+"""The execution's command timeline (pure logic, no clock): interpolation, smoothing, stale actions, crossfading.
 
 A :class:`Plan` is a piecewise-linear function of time through points ``(times[i], values[i])``. The first point is
 the anchor (where the command was when the plan was made); every later point is one policy action.
