@@ -5,9 +5,9 @@ import pytest
 
 from pushcut.sim import make
 from pushcut.sim import piper_spec as spec
-from pushcut.sim.execution import PIPER_MOTION
 from pushcut.sim.demos import run_expert
 from pushcut.sim.env import EnvConfig
+from pushcut.sim.execution import PIPER_MOTION
 from pushcut.sim.registry import make_config
 
 

@@ -171,8 +171,11 @@ class ChunkExecutor:
 
     def _reset(self) -> None:
         self._report = ExecutionReport(reason="")
-        motion = replace(self.config.motion or PIPER_MOTION, servo_hz=self.config.servo_hz,
-                         smoothing_actions=self.config.smoothing_actions)
+        motion = replace(
+            self.config.motion or PIPER_MOTION,
+            servo_hz=self.config.servo_hz,
+            smoothing_actions=self.config.smoothing_actions,
+        )
         # reset at the measured state; the envelope is the safety filter's (a joint limit stays an intervention)
         self._servo = ChunkServo(np.zeros(spec.ACTION_DIM), self.action_hz, motion, envelope=False)
         self._sync = self.config.chunking == "sync"
