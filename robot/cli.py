@@ -1,6 +1,7 @@
-"""`pushcut trial run` (a session of trials on the Piper pair or its twin) and `pushcut trial list` (sessions with
-progress, success rate and Wilson 95 % interval). Errors are one line and exit code 2; a session stopped by an
-outage (the policy server stopped answering, a robot fault) is one line and exit code 3: rerun to resume."""
+"""`pushcut trial run` (a session of trials on the Piper pair, its twin or the virtual pair) and `pushcut trial list`
+(sessions with progress, success rate and Wilson 95 % interval). Errors are one line and exit code 2; a session
+stopped by an outage (the policy server stopped answering, a robot fault) is one line and exit code 3: rerun to
+resume."""
 
 from __future__ import annotations
 
@@ -36,7 +37,14 @@ def run(
     checkpoint_label: Annotated[str, typer.Option("--checkpoint-label", help="Name of the served checkpoint.")],
     operator: Annotated[str, typer.Option("--operator", help="Who runs (and judges) the trials.")],
     server: Annotated[str, typer.Option("--server", help="Policy server address.")] = "tcp://127.0.0.1:5555",
-    robot: Annotated[str, typer.Option("--robot", help="'sim' (the MuJoCo twin) or 'piper' (the real pair).")] = "sim",
+    robot: Annotated[
+        str,
+        typer.Option(
+            "--robot",
+            help="'sim' (the MuJoCo twin), 'piper' (the real pair) or 'virtual-piper' (the real "
+            "driver on the virtual Piper pair in this process, cameras on its twin: a rehearsal; README).",
+        ),
+    ] = "sim",
     trials: Annotated[int, typer.Option("--trials", help="Judged trials wanted (aborted ones are redone).")] = 50,
     db: DbOption = Path("trials.db"),
     out: Annotated[Path | None, typer.Option("--out", help="Videos and npz (default: DB folder/trials).")] = None,
@@ -45,7 +53,9 @@ def run(
         int | None, typer.Option("--max-actions", help="Per trial (default: the task's step limit).")
     ] = None,
     judge: Annotated[str | None, typer.Option("--judge", help="'predicate' (sim default) or 'operator'.")] = None,
-    instruction: Annotated[str | None, typer.Option("--instruction", help="piper: what the policy is told.")] = None,
+    instruction: Annotated[
+        str | None, typer.Option("--instruction", help="piper, virtual-piper: what the policy is told.")
+    ] = None,
     camera: Annotated[list[str] | None, typer.Option("--camera", help="piper: NAME=REALSENSE_SERIAL, per camera.")] = (
         None
     ),

@@ -193,7 +193,7 @@ def test_a_missing_camera_fails_naming_what_is_connected(bench):
     (["--can-right", "can_left", "--can-left", "can_left"], "are both 'can_left'"),
     (["--camera", "head_camera"], "--camera takes NAME=SERIAL"),
     (["--camera-mode", "640x480"], "--camera-mode takes WIDTHxHEIGHT@FPS"),
-    (["--robot", "ur5"], "--robot must be 'piper' or 'sim'"),
+    (["--robot", "ur5"], "--robot must be 'piper', 'sim' or 'virtual-piper'"),
     (["--rig", "/nonexistent/rig.json"], "no such file"),
 ])  # fmt: skip
 def test_bad_input_is_one_line_and_nothing_is_opened(args, message):

@@ -209,4 +209,4 @@ def test_trial_list_and_run_cli_errors(tmp_path):
     assert missing.exit_code == 2 and "no trial database" in missing.output
     bad = cli.invoke(app, ["trial", "run", "--task", "click_bell", "--checkpoint-label", "x", "--operator", "ada",
                            "--robot", "ur5", "--db", str(path)])  # fmt: skip
-    assert bad.exit_code == 2 and "--robot must be 'sim' or 'piper'" in bad.output
+    assert bad.exit_code == 2 and "--robot must be 'sim', 'piper' or 'virtual-piper'" in bad.output

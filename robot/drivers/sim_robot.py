@@ -110,6 +110,14 @@ class SimRobot:
             self._anchor(self.env.commanded_action)
         return self.env.instruction
 
+    def place(self, pose: np.ndarray) -> None:
+        """Put both arms at the 14-D ``pose`` at once (clipped to the limits; no physics) and hold them there: where
+        a stand-in for the real arms starts (the virtual Piper pair: folded at rest)."""
+        pose = np.clip(np.asarray(pose, dtype=np.float64), self._low, self._high)
+        with self.lock:
+            self.env.pose_arms(pose)
+            self._anchor(pose)
+
     @property
     def instruction(self) -> str:
         return self.env.instruction

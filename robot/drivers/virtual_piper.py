@@ -17,20 +17,24 @@ Behaviour modelled on the real arm: joint targets are ignored unless all six mot
 (0x01) and move_mode is MOVE J (0x01); joints move toward the target at ``max_speed * speed% / 100``; an out-of-range
 target is refused with arm_status 4 and the joint's angle-limit flag; e-stop 0x01 freezes the arm (arm_status 1) and
 motion is ignored until a 0x02 reset, which cuts motor power (counted in ``power_cuts``) and returns to standby.
+An optional ``plant`` is what the motors move (the virtual Piper pair's MuJoCo twin, robot/drivers/virtual_pair.py):
+each tick it follows the speed-limited servo position, and the joints and gripper it measures are the feedback.
 Faults to inject: silence (feedback stops), a forced arm status (e.g. 7 collision, freezing the arm), motors that
 refuse to enable, per-motor driver flags (collision, stall, ...), per-joint communication errors.
-Not modelled: dynamics, gravity after a power cut, end-pose feedback (0x2A2-0x2A4), limit queries (0x472), MIT and
-Cartesian modes.
+Not modelled: dynamics (but see the plant), gravity after a power cut, end-pose feedback (0x2A2-0x2A4), limit
+queries (0x472), MIT and Cartesian modes.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import struct
 import threading
 import time
 from collections import deque
 from dataclasses import dataclass
+from typing import Protocol
 
 import can
 import numpy as np
@@ -43,6 +47,7 @@ STALL_BIT = 1 << 7
 DRIVER_ERROR_BIT = 1 << 5
 FIRMWARE = b"S-V1.6-3"
 _LIMITS_MDEG = np.degrees(JOINT_LIMITS_RAD) * 1000.0
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -56,11 +61,21 @@ class VirtualPiperConfig:
     initial_gripper_m: float = 0.0
 
 
+class ArmPlant(Protocol):
+    """What the emulated motors move: it follows the servo position, and what it measures is reported."""
+
+    def follow(self, joints: np.ndarray, gripper_m: float) -> None: ...
+
+    def measured(self) -> tuple[np.ndarray, float]:
+        """(6 joint angles in rad, gripper stroke in m)."""
+        ...
+
+
 @dataclass(frozen=True)
 class VirtualPiperState:
     """A snapshot of the emulated arm (radians, metres)."""
 
-    joints: np.ndarray
+    joints: np.ndarray  # the servo position (with a plant, what it follows; the feedback is what it measures)
     target: np.ndarray
     gripper_m: float
     enabled: tuple[bool, ...]  # six joint motors
@@ -76,8 +91,9 @@ class VirtualPiperState:
 class VirtualPiper:
     """The emulator; use as a context manager or call ``start()`` / ``close()``."""
 
-    def __init__(self, config: VirtualPiperConfig) -> None:
+    def __init__(self, config: VirtualPiperConfig, plant: ArmPlant | None = None) -> None:
         self.config = config
+        self._plant = plant
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -189,11 +205,27 @@ class VirtualPiper:
             now = time.monotonic()
             with self._lock:
                 self._move(now - last)
-                frames = [] if self._silent else self._feedback()
+                servo = (self._joints.copy(), self._gripper)
+            measured = self._drive_plant(servo) if self._plant is not None else servo
+            with self._lock:
+                frames = [] if self._silent or measured is None else self._feedback(*measured)
             last = now
             for arbitration_id, data in frames:
                 self._bus.send(can.Message(arbitration_id=arbitration_id, data=data, is_extended_id=False))
             next_tick = max(next_tick + period, now)
+
+    def _drive_plant(self, servo: tuple[np.ndarray, float]) -> tuple[np.ndarray, float] | None:
+        """The plant follows the servo position; what it measures (None once it failed: the arm goes silent, as a
+        dead controller would, and the driver reports lost feedback)."""
+        try:
+            self._plant.follow(*servo)
+            return self._plant.measured()
+        except Exception:  # noqa: BLE001 - logged once, then silence
+            log.exception("virtual Piper on %s: its plant failed; feedback stops", self.config.channel)
+            self._plant = None
+            with self._lock:
+                self._silent = True
+            return None
 
     def _motion_allowed(self) -> bool:
         return (
@@ -265,8 +297,8 @@ class VirtualPiper:
             return 0x01
         return 0x04 if self._limit_flags else 0x00
 
-    def _feedback(self) -> list[tuple[int, bytes]]:
-        mdeg = [round(math.degrees(q) * 1000.0) for q in self._joints]
+    def _feedback(self, joints: np.ndarray, gripper_m: float) -> list[tuple[int, bytes]]:
+        mdeg = [round(math.degrees(q) * 1000.0) for q in joints]
         moving = int(np.any(np.abs(self._target - self._joints) > 1e-4))
         err_code = self._limit_flags | self._comm_errors
         frames = [
@@ -274,7 +306,7 @@ class VirtualPiper:
             (0x2A5, struct.pack(">ii", mdeg[0], mdeg[1])),
             (0x2A6, struct.pack(">ii", mdeg[2], mdeg[3])),
             (0x2A7, struct.pack(">ii", mdeg[4], mdeg[5])),
-            (0x2A8, struct.pack(">ihBx", round(self._gripper * 1e6), min(self._gripper_effort, 32767),
+            (0x2A8, struct.pack(">ihBx", round(gripper_m * 1e6), min(self._gripper_effort, 32767),
                                 ENABLE_BIT if self._gripper_enabled else 0)),
         ]  # fmt: skip
         for i in range(6):
@@ -282,7 +314,7 @@ class VirtualPiper:
             frames.append((0x261 + i, struct.pack(">HhbBH", 240, 35, 30, status, 100)))  # 24.0 V, 35/30 degC, 0.1 A
         if self.config.high_speed_feedback:
             for i in range(6):
-                frames.append((0x251 + i, struct.pack(">hhi", 0, 0, round(self._joints[i] * 1000.0))))
+                frames.append((0x251 + i, struct.pack(">hhi", 0, 0, round(joints[i] * 1000.0))))
         if self._pending_firmware:  # answered a tick later: the SDK clears its buffer just after asking
             self._pending_firmware = False
             frames.append((0x4AF, FIRMWARE))

@@ -31,7 +31,7 @@ from pushcut.robot.drivers.cameras import RealSenseCamera, RealSenseConfig, Repl
 from pushcut.robot.drivers.interface import Camera, Robot, RobotFault
 from pushcut.robot.tools.align_score import blend, edge_distance, edge_map
 from pushcut.robot.tools.cameras import write_png
-from pushcut.robot.tools.robots import RobotChoice, open_robot
+from pushcut.robot.tools.robots import RobotChoice, bring_up, open_robot
 from pushcut.robot.tools.twin_view import TwinView
 from pushcut.sim.camera_calibration import CalibrationError, CameraCalibration, Nudge, Provenance
 
@@ -171,7 +171,7 @@ class AlignRequest:
     """What ``pushcut robot align`` was asked to do."""
 
     camera: str  # head_camera
-    serial: str  # a RealSense serial, or replay:PATH (recorded frames)
+    serial: str  # a RealSense serial, replay:PATH (recorded frames), or twin (the virtual Piper pair's twin)
     width: int
     height: int
     robot: RobotChoice
@@ -196,8 +196,14 @@ def parse_camera(value: str) -> tuple[str, str]:
     return name, serial
 
 
-def open_camera(name: str, serial: str, width: int, height: int) -> Camera:
-    """A RealSense by serial, or ``replay:PATH`` (recorded frames: tests, offline alignment); not yet connected."""
+def open_camera(name: str, serial: str, width: int, height: int, robot: RobotChoice | None = None) -> Camera:
+    """A RealSense by serial, ``replay:PATH`` (recorded frames: tests, offline alignment), or ``twin`` (the head
+    camera of the virtual Piper pair's twin, ``robot`` brought up); not yet connected."""
+    if serial == "twin":
+        if robot is None or robot.pair is None:
+            raise RobotFault("--camera head_camera=twin is the virtual Piper pair's twin camera: use it with --robot "
+                             "virtual-piper")  # fmt: skip
+        return robot.pair.camera(name, width, height)
     if serial.startswith("replay:"):
         camera = ReplayCamera(ReplayConfig(serial.removeprefix("replay:"), name=name, loop=True))  # a live feed
         if (camera.width, camera.height) != (width, height):
@@ -222,21 +228,23 @@ def run(request: AlignRequest, stop: threading.Event | None = None) -> AlignResu
     the live view going until ``stop`` is set or ``live_seconds`` pass), write the file."""
     nudges = [Nudge.parse(text) for text in request.nudges]
     start = start_pose(request)
-    camera = open_camera(request.camera, request.serial, request.width, request.height)
-    view = TwinView(request.robot.task, request.width, request.height, request.robot.seed or 0)
-    try:
-        camera.connect()
+    with bring_up(request.robot) as robot:  # virtual-piper: the pair runs until the alignment ends
+        camera = open_camera(request.camera, request.serial, request.width, request.height, robot)
+        view = TwinView(request.robot.task, request.width, request.height, request.robot.seed or 0)
         try:
-            with open_robot(request.robot, read_only=True) as opened:
-                result, pose = align(camera, opened.robot, view, start or view.nominal_calibration(request.serial),
-                                     nudges, request.out, request.estimate)  # fmt: skip
-                if request.live:
-                    pose = _live(camera, opened.robot, view, pose, request, result, stop or threading.Event())
+            camera.connect()
+            try:
+                with open_robot(robot, read_only=True) as opened:
+                    result, pose = align(camera, opened.robot, view, start or view.nominal_calibration(request.serial),
+                                         nudges, request.out, request.estimate)  # fmt: skip
+                    if request.live:
+                        pose = _live(camera, opened.robot, view, pose, request, result, stop or threading.Event())
+            finally:
+                camera.close()
         finally:
-            camera.close()
-    finally:
-        view.close()
-    finish(pose, provenance(request.operator, request.robot.label), request.write_calibration, result)
+            view.close()
+        label = robot.label
+    finish(pose, provenance(request.operator, label), request.write_calibration, result)
     return result
 
 

@@ -17,8 +17,11 @@ The checks, in order:
    no latched emergency stop; no error codes or fault status; joints inside the limits with the safety filter's
    margin;
 4. each named camera is present and delivers the expected resolution and frame rate (RealSense by serial, a replay
-   file, or the twin's cameras with ``--robot sim``);
+   file, or the twin's cameras with ``--robot sim`` and ``--robot virtual-piper``);
 5. with ``--server``, the policy server answers ``hello`` and its cameras, image size and action rate fit the robot.
+
+``--robot virtual-piper`` first starts the virtual Piper pair in this process (robot/drivers/virtual_pair.py) and
+then checks it as the real pair, through the real driver (no system interfaces: the CAN lines are SKIP).
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ import math
 import re
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
@@ -43,6 +46,7 @@ from pushcut.sim.piper_spec import JOINT_LIMITS_RAD
 if TYPE_CHECKING:
     from pushcut.deploy.client.policy_client import ServerInfo
     from pushcut.robot.drivers.piper_health import PiperStatus
+    from pushcut.robot.drivers.virtual_pair import VirtualPiperPair
 
 Status = Literal["PASS", "FAIL", "SKIP"]
 SIDES = ("left", "right")
@@ -350,7 +354,7 @@ def check_server(address: str, timeout_s: float, cameras: Sequence[str],
 # ---------------------------------------------------------------------- the whole check
 @dataclass
 class CheckOptions:
-    robot: str = "piper"  # 'piper' or 'sim'
+    robot: str = "piper"  # 'piper', 'sim' or 'virtual-piper'
     can: dict[str, str] = field(default_factory=lambda: {"left": "can_left", "right": "can_right"})
     cameras: dict[str, str] = field(default_factory=dict)  # name -> serial / replay file
     camera_mode: tuple[int, int, float] = (640, 480, 30.0)  # without a server: the expected mode
@@ -368,22 +372,28 @@ def run_checks(options: CheckOptions) -> tuple[list[CheckResult], dict[str, CanL
     margin = SafetyConfig.piper_default().joint_margin_rad
     results: list[CheckResult] = []
     links: dict[str, CanLink] = {}
-    sim = None
+    sim, pair = None, None
     try:
         if options.robot == "sim":
             sim = _start_twin(options.task)
             results += check_sim_arms(sim, margin)
         else:
+            if options.robot == "virtual-piper":
+                pair = _start_pair(options.task)
+                results.append(CheckResult("virtual Piper pair", "PASS", pair.describe()))
+                options = replace(options, can=dict(pair.channels), bustype="virtual")
             results += _piper_checks(options, margin, links)
         info = None
         if options.server:
-            names = list(options.cameras) or (_twin_cameras() if sim is not None else [])
+            names = list(options.cameras) or (_twin_cameras() if sim is not None or pair is not None else [])
             result, info = check_server(options.server, options.server_timeout_s, names)
             results.append(result)
-        results += _camera_checks(options, info, sim)
+        results += _camera_checks(options, info, sim, pair)
     finally:
         if sim is not None:
             sim.close()
+        if pair is not None:
+            pair.close()
     return results, links
 
 
@@ -408,25 +418,30 @@ def _piper_checks(options: CheckOptions, margin: float, links: dict[str, CanLink
     return results
 
 
-def _camera_checks(options: CheckOptions, info: ServerInfo | None, sim: Any) -> list[CheckResult]:
+def _camera_checks(options: CheckOptions, info: ServerInfo | None, sim: Any,
+                   pair: VirtualPiperPair | None = None) -> list[CheckResult]:  # fmt: skip
     width, height, fps = options.camera_mode
     names = dict(options.cameras)
-    if sim is not None and info is not None:
+    if (sim is not None or pair is not None) and info is not None:
         names = {**dict.fromkeys(info.cameras, "twin"), **names}
+    on_twin = sim is not None or pair is not None
     results = []
     for name, source in names.items():
         w, h = width, height
         if info is not None and name in info.cameras:  # the policy's image size is what the camera must deliver
             h, w = info.cameras[name][:2]
-        rate = max(fps, info.action_hz) if info is not None and sim is None else fps
+        rate = max(fps, info.action_hz) if info is not None and not on_twin else fps
         try:
-            camera = make_camera(name, source, w, h, rate, robot=sim)
+            if pair is not None and source == "twin":
+                camera = pair.camera(name, w, h, rate)
+            else:
+                camera = make_camera(name, source, w, h, rate, robot=sim)
         except RobotFault as error:
             results.append(CheckResult(f"camera {name}", "FAIL", f"missing: {error}",
                                        "check the name / serial / file; `pushcut robot cameras` lists the "
                                        "connected RealSense cameras"))  # fmt: skip
             continue
-        results.append(check_camera(camera, w, h, rate, measure_fps=sim is None))
+        results.append(check_camera(camera, w, h, rate, measure_fps=not on_twin))
     return results
 
 
@@ -442,6 +457,15 @@ def _start_twin(task: str) -> Any:
     return sim
 
 
+def _start_pair(task: str) -> VirtualPiperPair:
+    from pushcut.robot.drivers.virtual_pair import VirtualPairConfig, VirtualPiperPair
+
+    try:
+        return VirtualPiperPair(VirtualPairConfig(task)).start()
+    except ValueError as error:  # an unknown task
+        raise CheckInputError(str(error)) from None
+
+
 def _twin_cameras() -> list[str]:
     from pushcut.sim.env import CAMERA_NAMES
 
@@ -454,7 +478,14 @@ def register(app: typer.Typer) -> None:
 
     @app.command("check")
     def check(
-        robot: Annotated[str, typer.Option("--robot", help="'piper' (the real pair) or 'sim' (the twin).")] = "piper",
+        robot: Annotated[
+            str,
+            typer.Option(
+                "--robot",
+                help="'piper' (the real pair), 'sim' (the twin) or 'virtual-piper' (the virtual "
+                "Piper pair in this process: the real driver, no hardware; README).",
+            ),
+        ] = "piper",
         can_left: Annotated[str, typer.Option("--can-left", help="CAN interface of the left arm.")] = "can_left",
         can_right: Annotated[str, typer.Option("--can-right", help="CAN interface of the right arm.")] = "can_right",
         camera: Annotated[
@@ -481,8 +512,8 @@ def register(app: typer.Typer) -> None:
         """Pre-flight check of the arms, CAN buses, cameras and policy server: one PASS / FAIL line each (on FAIL,
         what to do); exit status 1 on any FAIL. Nothing moves."""
         try:
-            if robot not in ("piper", "sim"):
-                raise CheckInputError(f"--robot must be 'piper' or 'sim', got {robot!r}")
+            if robot not in ("piper", "sim", "virtual-piper"):
+                raise CheckInputError(f"--robot must be 'piper', 'sim' or 'virtual-piper', got {robot!r}")
             if bustype not in ("socketcan", "virtual"):
                 raise CheckInputError(f"--bustype must be 'socketcan' or 'virtual', got {bustype!r}")
             options = CheckOptions(

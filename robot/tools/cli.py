@@ -17,6 +17,7 @@ import typer
 from pushcut.robot.tools import check
 
 app = typer.Typer(no_args_is_help=True, add_completion=False)
+VIRTUAL = "or 'virtual-piper' (the real driver on the virtual Piper pair in this process: a rehearsal; README)."
 check.register(app)  # `pushcut robot check`: the pre-flight (robot/tools/check.py)
 
 
@@ -61,7 +62,9 @@ def cameras(
 def replay(
     demo: Annotated[Path, typer.Option("--demo", help="An episode of `pushcut sim demo` (DIR/data/episodeN.hdf5).")],
     speed: Annotated[float, typer.Option("--speed", help="Fraction of the demonstration's speed, in (0, 1].")] = 0.5,
-    robot: Annotated[str, typer.Option("--robot", help="'sim' (the MuJoCo twin) or 'piper' (the real pair).")] = "sim",
+    robot: Annotated[
+        str, typer.Option("--robot", help=f"'sim' (the MuJoCo twin), 'piper' (the real pair) {VIRTUAL}")
+    ] = "sim",
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Play it on the twin only (nothing real moves).")] = False,
     task: Annotated[str | None, typer.Option("--task", help="The task set up on the table (checked).")] = None,
     safety: Annotated[str, typer.Option("--safety", help="Safety preset: 'first_run' (slow) or 'default'.")] = (
@@ -87,33 +90,35 @@ def replay(
     from pushcut.robot.tools.check import read_rig, validate_interface
     from pushcut.robot.tools.demo_file import ReplayError, check_speed, load_demo
     from pushcut.robot.tools.preflight import check_before_connecting
-    from pushcut.robot.tools.robots import RobotChoice, open_robot
+    from pushcut.robot.tools.robots import RobotChoice, bring_up, open_robot
 
     try:
         check_speed(speed)
         if safety not in ("first_run", "default"):
             raise ReplayError(f"--safety must be 'first_run' or 'default', got {safety!r}")
         episode = load_demo(demo, task)
-        choice = RobotChoice("sim" if dry_run else robot, episode.task, episode.action_hz, can_left, can_right,
+        wanted = RobotChoice("sim" if dry_run else robot, episode.task, episode.action_hz, can_left, can_right,
                              seed=episode.seed, can_bus=can_bus)  # fmt: skip
-        if choice.kind == "piper":
+        if wanted.kind == "piper":
             validate_interface(can_left, can_bus)
             validate_interface(can_right, can_bus)
-        failed = check_before_connecting(choice, read_rig(rig) if rig is not None else None)
-        for result in failed:
-            typer.echo(result.line(), err=True)
-        if failed:
-            fail("`pushcut robot check` failed (above): nothing moved", 1)
-        if choice.kind == "piper" and not yes:
-            question = (f"The real arms will walk to the ready pose, then play {len(episode.actions)} actions of "
-                        f"{episode.task} at speed {speed}. Is the workspace clear and the e-stop at hand?")  # fmt: skip
-            if not typer.confirm(question, default=False, err=True):
-                fail("not confirmed: nothing moved", 1)
-        with open_robot(choice) as opened, _ctrl_c_sets() as stop:
-            typer.echo(f"homing, then {len(episode.actions)} actions at speed {speed} on {choice.label} "
-                       "(Ctrl-C stops: the arms hold where they are)", err=True)  # fmt: skip
-            report = replay_tool.replay(opened.robot, episode, speed, safety, servo_hz, choice.label, stop=stop,
-                                        success=opened.success)  # fmt: skip
+        with bring_up(wanted) as choice:  # virtual-piper: the pair runs until the replay ends
+            failed = check_before_connecting(choice, read_rig(rig) if rig is not None else None)
+            for result in failed:
+                typer.echo(result.line(), err=True)
+            if failed:
+                fail("`pushcut robot check` failed (above): nothing moved", 1)
+            if choice.kind == "piper" and not yes:
+                question = (f"The arms ({choice.label}) will walk to the ready pose, then play "
+                            f"{len(episode.actions)} actions of {episode.task} at speed {speed}. Is the workspace "
+                            "clear and the e-stop at hand?")  # fmt: skip
+                if not typer.confirm(question, default=False, err=True):
+                    fail("not confirmed: nothing moved", 1)
+            with open_robot(choice) as opened, _ctrl_c_sets() as stop:
+                typer.echo(f"homing, then {len(episode.actions)} actions at speed {speed} on {choice.label} "
+                           "(Ctrl-C stops: the arms hold where they are)", err=True)  # fmt: skip
+                report = replay_tool.replay(opened.robot, episode, speed, safety, servo_hz, choice.label, stop=stop,
+                                            success=opened.success)  # fmt: skip
     except (ReplayError, RobotFault, ValueError) as error:  # CheckInputError is a ValueError
         fail(str(error))
     show(as_json, report.as_dict(), replay_tool.format_report(report))
@@ -123,8 +128,13 @@ def replay(
 
 @app.command("align")
 def align(
-    camera: Annotated[str, typer.Option("--camera", help="head_camera=SERIAL (or head_camera=replay:FRAMES.npz).")],
-    robot: Annotated[str, typer.Option("--robot", help="'sim' (the twin at the ready pose) or 'piper'.")] = "sim",
+    camera: Annotated[
+        str,
+        typer.Option("--camera", help="head_camera=SERIAL (or =replay:FRAMES.npz; =twin: the virtual pair's twin)."),
+    ],
+    robot: Annotated[
+        str, typer.Option("--robot", help=f"'sim' (the twin at the ready pose), 'piper' {VIRTUAL}")
+    ] = "sim",
     out: Annotated[Path, typer.Option("--out", help="Folder for the blended images.")] = Path("align"),
     nudge: Annotated[
         list[str] | None, typer.Option("--nudge", help="dx,dy,dz,droll,dpitch,dyaw (m, deg); repeatable, in order.")

@@ -1,32 +1,37 @@
-"""The robot an operator tool drives, from ``--robot``: the MuJoCo twin (``sim``, on a task's scene and seed) or the
-two real Pipers (``piper``, on two CAN interfaces). A context manager: connected on entry, released on exit (the real
-arms are left holding, never disabled). ``read_only`` opens the arms without enabling or commanding them (the
-twin's physics does not run): enough to read their joints."""
+"""The robot an operator tool drives, from ``--robot``: the MuJoCo twin (``sim``, on a task's scene and seed), the
+two real Pipers (``piper``, on two CAN interfaces), or the virtual Piper pair (``virtual-piper``: two Piper emulators
+in this process whose arms are the twin's, robot/drivers/virtual_pair.py), driven through the real driver exactly as
+the real pair: a rehearsal without hardware. :func:`bring_up` starts that pair for as long as a command runs and
+hands on the ``piper`` choice aimed at its channels. :func:`open_robot` is a context manager: connected on entry,
+released on exit (the real arms are left holding, never disabled). ``read_only`` opens the arms without enabling or
+commanding them (the twin's physics does not run): enough to read their joints."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from pushcut.robot.drivers.interface import Robot, RobotFault
 
 if TYPE_CHECKING:
     from pushcut.robot.drivers.sim_robot import SimRobot
+    from pushcut.robot.drivers.virtual_pair import VirtualPiperPair
 
-ROBOTS = ("sim", "piper")
+ROBOTS = ("sim", "piper", "virtual-piper")
 
 
 @dataclass(frozen=True)
 class RobotChoice:
-    kind: str  # sim | piper
+    kind: str  # sim | piper | virtual-piper
     task: str  # sim: the scene
     action_hz: float
     can_left: str = "can_left"
     can_right: str = "can_right"
     seed: int | None = None  # sim: the scene's layout
-    can_bus: str = "socketcan"  # piper: "virtual" is python-can's in-process bus (the virtual Piper, in tests)
+    can_bus: str = "socketcan"  # piper: "virtual" is python-can's in-process bus (the virtual Piper)
+    pair: VirtualPiperPair | None = field(default=None, compare=False, repr=False)  # set by bring_up
 
     def __post_init__(self) -> None:
         if self.kind not in ROBOTS:
@@ -36,13 +41,37 @@ class RobotChoice:
 
     @property
     def label(self) -> str:
-        return "sim" if self.kind == "sim" else f"piper ({self.can_left}, {self.can_right})"
+        if self.pair is not None:
+            return self.pair.label
+        return self.kind if self.kind != "piper" else f"piper ({self.can_left}, {self.can_right})"
+
+
+@contextmanager
+def bring_up(choice: RobotChoice, twin: bool | None = None) -> Iterator[RobotChoice]:
+    """For ``virtual-piper``: start the virtual Piper pair in this process (the twin on the choice's task and seed;
+    ``twin`` as :class:`~pushcut.robot.drivers.virtual_pair.VirtualPairConfig` takes it) until the block ends, and
+    yield the ``piper`` choice on its virtual channels, so that what follows runs the real driver's code path.
+    Other choices are yielded as they are."""
+    if choice.kind != "virtual-piper":
+        yield choice
+        return
+    from pushcut.robot.drivers.virtual_pair import VirtualPairConfig, VirtualPiperPair
+
+    try:
+        pair = VirtualPiperPair(VirtualPairConfig(choice.task, choice.seed or 0, twin=twin)).start()
+    except ValueError as error:  # an unknown task
+        raise RobotFault(f"--robot virtual-piper: {error}") from None
+    try:
+        yield replace(choice, kind="piper", can_left=pair.channels["left"], can_right=pair.channels["right"],
+                      can_bus="virtual", pair=pair)  # fmt: skip
+    finally:
+        pair.close()
 
 
 @dataclass
 class OpenedRobot:
     robot: Robot
-    sim: SimRobot | None = None
+    sim: SimRobot | None = None  # the twin whose task predicate judges (sim, and the virtual pair's twin)
 
     @property
     def success(self) -> Callable[[], bool] | None:
@@ -81,6 +110,6 @@ def open_robot(choice: RobotChoice, read_only: bool = False) -> Iterator[OpenedR
                     raise RobotFault(f"{arm.name} arm: {error}") from None
         else:
             robot.connect()
-        yield OpenedRobot(robot)
+        yield OpenedRobot(robot, None if choice.pair is None else choice.pair.twin)
     finally:
         robot.disconnect()

@@ -9,6 +9,8 @@ from pathlib import Path
 from pushcut.common.conventions import DEFAULT_ACTION_HZ, EVAL_SEED_START
 from pushcut.robot.drivers.can_link import name_problem
 
+ROBOTS = ("sim", "piper", "virtual-piper")  # virtual-piper: the real driver on the virtual Piper pair (a rehearsal)
+
 
 class RunnerError(RuntimeError):
     """The session cannot start or go on; the message says what to check."""
@@ -20,14 +22,14 @@ class RunnerConfig:
     server: str  # the policy server, e.g. tcp://gpu-box:5555
     checkpoint_label: str  # how reviewers name the checkpoint (sft, grpo-800, ...)
     operator: str
-    robot: str = "sim"  # 'sim' (the MuJoCo twin) or 'piper' (two real arms)
+    robot: str = "sim"  # 'sim' (the MuJoCo twin), 'piper' (two real arms) or 'virtual-piper' (their rehearsal)
     trials: int = 50  # judged trials (success or failure) wanted; aborted ones are redone
     db: Path = Path("trials.db")
     out: Path | None = None  # videos and npz; default <db folder>/trials/session_<id>
-    seed_start: int = EVAL_SEED_START  # sim: judged trial i runs on seed seed_start + i
+    seed_start: int = EVAL_SEED_START  # sim: judged trial i runs on seed seed_start + i; virtual-piper: the scene
     max_actions: int | None = None  # per trial; default the task's step limit at the policy's rate
     judge: str | None = None  # 'predicate' or 'operator'; default predicate (sim), operator (piper)
-    instruction: str | None = None  # piper: the sentence the policy gets (sim: the episode's own)
+    instruction: str | None = None  # piper, virtual-piper: the sentence the policy gets (sim: the episode's own)
     video_cameras: tuple[str, ...] | None = None  # default: the policy's head camera (or its first)
     camera_hz: float | None = None  # camera capture / video rate; default the policy's action rate
     server_timeout_s: float = 5.0
@@ -42,12 +44,13 @@ class RunnerConfig:
     camera_calibration: Path | None = None  # the head camera's calibration (`pushcut robot align`); sim: the twin's
 
     def __post_init__(self) -> None:
-        if self.robot not in ("sim", "piper"):
-            raise RunnerError(f"--robot must be 'sim' or 'piper', got {self.robot!r}")
+        if self.robot not in ROBOTS:
+            raise RunnerError(f"--robot must be 'sim', 'piper' or 'virtual-piper', got {self.robot!r}")
         if self.judge not in (None, "predicate", "operator"):
             raise RunnerError(f"--judge must be 'predicate' or 'operator', got {self.judge!r}")
-        if self.robot == "piper" and self.judge == "predicate":
-            raise RunnerError("a real robot has no task predicate: its trials are judged by the operator")
+        if self.robot != "sim" and self.judge == "predicate":
+            raise RunnerError(f"--robot {self.robot}: a real robot has no task predicate, its trials are judged by "
+                              "the operator")  # fmt: skip
         if self.trials < 1 or (self.max_actions is not None and self.max_actions < 1):
             raise RunnerError(f"--trials and --max-actions must be positive, got {self.trials}, {self.max_actions}")
         if self.safety not in ("default", "first_run"):

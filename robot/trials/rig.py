@@ -1,5 +1,7 @@
-"""The robot a trial session drives, built from ``--robot``: the MuJoCo twin (``sim``) or the two real Pipers with
-RealSense cameras (``piper``), checked against what the policy server said it needs before anything moves."""
+"""The robot a trial session drives, built from ``--robot``: the MuJoCo twin (``sim``), the two real Pipers with
+RealSense cameras (``piper``), or their rehearsal (``virtual-piper``: the real driver on the virtual Piper pair in this
+process, robot/drivers/virtual_pair.py, the policy's cameras rendered on its twin; run like the real pair: operator
+prompts, homing, operator judging), checked against what the policy server said it needs before anything moves."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from pushcut.robot.trials.config import RunnerConfig, RunnerError, default_max_a
 if TYPE_CHECKING:  # the twin's module and pyzmq are imported only for the robot that needs them
     from pushcut.deploy.client.policy_client import ServerInfo
     from pushcut.robot.drivers.sim_robot import SimRobot
+    from pushcut.robot.drivers.virtual_pair import VirtualPiperPair
 
 
 @dataclass
@@ -22,6 +25,7 @@ class Rig:
     cameras: list[Camera]
     sim: SimRobot | None = None
     step_limit: int | None = None  # the task's, when the simulator's task registry is importable
+    stand_in: VirtualPiperPair | None = None  # virtual-piper: the pair the robot drives, stopped last
     _robot_connected: bool = False
     _cameras_connected: list[Camera] = field(default_factory=list)
 
@@ -43,6 +47,8 @@ class Rig:
             self._robot_connected = False
         if self.sim is not None:
             self.sim.close()
+        if self.stand_in is not None:
+            self.stand_in.close()
 
     def default_max_actions(self, action_hz: float) -> int:
         if self.step_limit is None:
@@ -52,7 +58,8 @@ class Rig:
 
 def build_robot(config: RunnerConfig, info: ServerInfo) -> Rig:
     """The rig for ``config.robot``, not yet connected; RunnerError when it cannot feed the served policy."""
-    rig = _build_sim(config, info) if config.robot == "sim" else _build_piper(config, info)
+    builders = {"sim": _build_sim, "piper": _build_piper, "virtual-piper": _build_virtual_piper}
+    rig = builders[config.robot](config, info)
     from pushcut.deploy.client.policy_client import ProtocolMismatch
 
     try:
@@ -86,10 +93,40 @@ def _build_sim(config: RunnerConfig, info: ServerInfo) -> Rig:
     return Rig(sim, cameras, sim=sim, step_limit=sim.env.step_limit)
 
 
-def _build_piper(config: RunnerConfig, info: ServerInfo) -> Rig:
+def _require_instruction(config: RunnerConfig) -> None:
     if not config.instruction:
-        raise RunnerError("--instruction is required with --robot piper: the sentence the policy gets, "
+        raise RunnerError(f"--instruction is required with --robot {config.robot}: the sentence the policy gets, "
                           "e.g. 'press the bell'")  # fmt: skip
+
+
+def _build_virtual_piper(config: RunnerConfig, info: ServerInfo) -> Rig:
+    """The real driver on the virtual Piper pair; the policy's cameras are the twin's."""
+    _require_instruction(config)
+    from pushcut.robot.drivers.bimanual import BimanualConfig, PiperBimanual
+    from pushcut.robot.drivers.interface import RobotFault
+    from pushcut.robot.drivers.piper_arm import PiperArmConfig
+    from pushcut.robot.drivers.virtual_pair import VirtualPairConfig, VirtualPiperPair
+
+    calibration = None if config.camera_calibration is None else str(config.camera_calibration)
+    try:
+        pair = VirtualPiperPair(VirtualPairConfig(config.task, config.seed_start, twin=True,
+                                                  camera_calibration=calibration)).start()  # fmt: skip
+    except (RobotFault, ValueError) as error:  # no simulator installed, an unknown task, an unusable calibration
+        raise RunnerError(f"--robot virtual-piper: {error}") from None
+    try:
+        cameras = [pair.camera(name, shape[1], shape[0], fps=info.action_hz) for name, shape in info.cameras.items()]
+    except RobotFault as error:
+        pair.close()
+        raise RunnerError(str(error)) from None
+    robot = PiperBimanual.from_config(BimanualConfig(
+        left=PiperArmConfig(can_name=pair.channels["left"], name="left"),
+        right=PiperArmConfig(can_name=pair.channels["right"], name="right"),
+    ), bustype="virtual", release_port_on_close=True)  # fmt: skip
+    return Rig(robot, cameras, step_limit=pair.twin.env.step_limit, stand_in=pair)
+
+
+def _build_piper(config: RunnerConfig, info: ServerInfo) -> Rig:
+    _require_instruction(config)
     try:
         from pushcut.robot.drivers.bimanual import BimanualConfig, PiperBimanual
         from pushcut.robot.drivers.cameras import RealSenseCamera, RealSenseConfig

@@ -141,7 +141,7 @@ class TrialRunner:
                     "camera_calibration": calibration_summary(c)}  # fmt: skip
         session_id = db.create_session(SessionInfo(
             task=c.task, checkpoint_label=c.checkpoint_label, robot=c.robot, operator=c.operator,
-            planned_trials=c.trials, judge=c.judged_by, robot_kind="sim" if c.robot == "sim" else "real",
+            planned_trials=c.trials, judge=c.judged_by, robot_kind="real" if c.robot == "piper" else "sim",
             checkpoint_id=info.checkpoint_id, checkpoint_hash=info.checkpoint_hash, server=c.server,
             seed_start=c.seed_start if c.robot == "sim" else None, settings=json.dumps(settings),
             camera_calibration=json.dumps(info.camera_calibration) if info.camera_calibration else None,
