@@ -14,6 +14,7 @@ from pushcut.sim.cli import app as sim_app
 from pushcut.train.cli import app as train_app
 from pushcut.train.cli import eval_app
 from pushcut.train.openvla.cli import app as openvla_app
+from pushcut.twin_parity import twin
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -22,7 +23,8 @@ app = typer.Typer(
 )
 app.add_typer(sim_app, name="sim", help="Simulation: tasks, expert demonstrations, renders, videos, benchmarks.")
 app.add_typer(train_app, name="train", help="Training: supervised fine-tuning of the token VLA.")
-app.add_typer(eval_app, name="eval", help="Evaluation: closed-loop success rate of a checkpoint in simulation.")
+eval_app.command("twin")(twin)
+app.add_typer(eval_app, name="eval", help="Evaluation: success in simulation; the twin vs simulation, paired.")
 app.add_typer(openvla_app, name="openvla", help="Published OpenVLA-OFT checkpoints: inspect one, write a tiny one.")
 app.add_typer(
     serve_app, name="serve", help="Serving: the ZeroMQ policy server for robots, CURVE keys, RoboTwin, benchmark."

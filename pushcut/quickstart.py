@@ -13,8 +13,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import shutil
-import signal
-import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -23,11 +21,10 @@ from typing import Annotated, Any
 
 import typer
 
-from pushcut.stages import Pipeline, Stage, StageError, pushcut_command, require_free_port, require_free_space
+from pushcut.local_server import local_server
+from pushcut.stages import Pipeline, Stage, StageError, pushcut_command, require_free_space
 
-HOST = "127.0.0.1"
 OPERATOR = "quickstart"
-SERVER_START_TIMEOUT_S = 180.0
 
 
 @dataclass(frozen=True)
@@ -134,65 +131,22 @@ def _serve_and_run_trials(stage: Stage, log: Path, fresh: bool, checkpoint: Path
     from pushcut.stages import run_logged
     from pushcut.trials_db.database import TrialsDB
 
-    require_free_port(HOST, config.port)
-    log.parent.mkdir(parents=True, exist_ok=True)
-    server_log = log.with_name(log.stem + "_server.log")
-    with open(server_log, "ab") as server_out:
-        server = subprocess.Popen(
-            pushcut_command(["serve", "--checkpoint", str(checkpoint), "--bind", f"tcp://{HOST}:{config.port}"]),
-            stdout=server_out, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    try:
-        checkpoint_hash = _wait_for_server(server, f"tcp://{HOST}:{config.port}", server_log)
-        label = stage.command[stage.command.index("--checkpoint-label") + 1]
+    label = stage.command[stage.command.index("--checkpoint-label") + 1]
+    with local_server(checkpoint, config.port, log.with_name(log.stem + "_server.log")) as server:
         with TrialsDB(db) as database:
             found = database.find_session(config.task, label, OPERATOR, "sim")
         # A new session when this stage starts over, or the checkpoint behind the label changed (an earlier stage
         # ran again); otherwise the runner resumes the session a killed run left behind.
-        new = fresh or (found is not None and found.checkpoint_hash != checkpoint_hash)
+        new = fresh or (found is not None and found.checkpoint_hash != server.checkpoint_hash)
         # The address is not part of the stage's command: another port changes nothing about the trials.
-        args = ["--server", f"tcp://{HOST}:{config.port}"] + (["--new-session"] if new else [])
+        args = ["--server", server.address] + (["--new-session"] if new else [])
         run_logged(pushcut_command(stage.command + args), log, stage.name)
-    finally:
-        _stop(server)
     with TrialsDB(db) as database:
         session = database.find_session(config.task, label, OPERATOR, "sim")
         judged = [{"seed": t["seed"], "success": t["outcome"] == "success"} for t in database.trials(session.id)
                   if t["outcome"] in ("success", "failure")]  # fmt: skip
     return {"session": session.id, "judged": session.judged, "successes": session.successes,
             "success_rate": session.rate, "wilson_95": list(session.interval), "per_seed": judged}  # fmt: skip
-
-
-def _wait_for_server(server: subprocess.Popen, address: str, server_log: Path) -> str:
-    """Poll ``hello`` until the server answers; its checkpoint hash. StageError with its log if it exits first."""
-    from pushcut.deploy.client.policy_client import PolicyClient, PolicyTimeout
-
-    deadline = time.monotonic() + SERVER_START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            tail = server_log.read_text(errors="replace").strip()[-600:]
-            raise StageError(f"the policy server exited (code {server.returncode}) before answering; its log "
-                             f"{server_log}:\n{tail}")  # fmt: skip
-        client = PolicyClient(address, timeout_s=2.0, retries=0)
-        try:
-            return client.hello(state_dim=14).checkpoint_hash
-        except PolicyTimeout:
-            continue
-        finally:
-            client.close()
-    raise StageError(
-        f"the policy server did not answer at {address} within {SERVER_START_TIMEOUT_S:.0f} s; its log: {server_log}"
-    )
-
-
-def _stop(server: subprocess.Popen) -> None:
-    if server.poll() is None:
-        server.send_signal(signal.SIGINT)
-        try:
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
 
 
 def _report(results: dict[str, Any], out: Path, seconds: float) -> str:
