@@ -67,6 +67,11 @@ def run(
         "default"
     ),
     servo_hz: Annotated[float, typer.Option("--servo-hz", help="Executor loop rate.")] = 100.0,
+    chunking: Annotated[
+        str,
+        typer.Option("--chunking", help="'sync': play each chunk, then ask (as simulation executes; default); "
+                     "'async': ask while playing, drop stale actions, crossfade."),
+    ] = "sync",
     no_home: Annotated[
         bool, typer.Option("--no-home", help="piper: do not move to the ready pose before each trial.")
     ] = False,
@@ -96,7 +101,7 @@ def run(
             max_actions=max_actions, judge=judge, instruction=instruction,
             video_cameras=() if no_video else (tuple(video_camera) if video_camera else None),
             server_timeout_s=timeout_s, new_session=new_session, can_left=can_left, can_right=can_right,
-            safety=safety, servo_hz=servo_hz, home=not no_home,
+            safety=safety, servo_hz=servo_hz, chunking=chunking, home=not no_home,
             camera_serials=_pairs(camera or [], "--camera"), camera_calibration=camera_calibration,
         )  # fmt: skip
         runner = TrialRunner(config, ConsoleOperator())

@@ -37,6 +37,7 @@ class RunnerConfig:
     max_consecutive_aborts: int = 3  # then the session stops: something is wrong beyond one trial
     safety: str = "default"  # safety filter preset: 'default' or 'first_run' (slow, wide margins)
     servo_hz: float = 100.0  # executor loop rate
+    chunking: str = "sync"  # 'sync' (as the simulator executes chunks) or 'async' (ExecutorConfig.chunking)
     home: bool = True  # real robots: move to the ready pose (slowly, through the filter) before each trial
     can_left: str = "can_left"
     can_right: str = "can_right"
@@ -53,6 +54,8 @@ class RunnerConfig:
                               "the operator")  # fmt: skip
         if self.trials < 1 or (self.max_actions is not None and self.max_actions < 1):
             raise RunnerError(f"--trials and --max-actions must be positive, got {self.trials}, {self.max_actions}")
+        if self.chunking not in ("sync", "async"):
+            raise RunnerError(f"--chunking must be 'sync' or 'async', got {self.chunking!r}")
         if self.safety not in ("default", "first_run"):
             raise RunnerError(f"--safety must be 'default' or 'first_run', got {self.safety!r}")
         if self.robot == "piper":

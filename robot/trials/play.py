@@ -71,6 +71,7 @@ def execute(
     max_actions: int,
     safety: str = "default",
     servo_hz: float = 100.0,
+    chunking: str = "sync",
 ) -> TrialResult:
     """Play the policy behind ``source`` (the policy client) at ``action_hz`` on ``rig`` until done (sim: the task
     predicate), ``max_actions``, a fault, ``stop``, the watchdog (the policy stopped answering: the arms hold) or
@@ -83,7 +84,8 @@ def execute(
     def observe() -> Observation:
         return Observation(recorder.images(), rig.robot.get_state().vector, instruction)
 
-    config = replace(_executor_config(servo_hz, action_hz), stop_on_watchdog=True)  # an outage ends the trial
+    # an outage ends the trial
+    config = replace(_executor_config(servo_hz, action_hz), stop_on_watchdog=True, chunking=chunking)
     executor = ChunkExecutor(rig.robot, source, observe, config, safety_config(safety), action_hz,
                              on_tick=recorder.on_tick)  # fmt: skip
     done = rig.sim.success if rig.sim is not None else None

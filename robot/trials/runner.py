@@ -137,6 +137,7 @@ class TrialRunner:
             self.operator.say(f"resuming session #{found.id} at {found.judged}/{found.planned_trials}")
             return found
         settings = {"max_actions": c.max_actions, "action_hz": info.action_hz, "chunk": info.chunk,
+                    "chunking": c.chunking, "safety": c.safety, "servo_hz": c.servo_hz,
                     "cameras": sorted(info.cameras), "instruction": c.instruction,
                     "camera_calibration": calibration_summary(c)}  # fmt: skip
         session_id = db.create_session(SessionInfo(
@@ -230,7 +231,7 @@ class TrialRunner:
         self.interrupts.running = True
         try:
             result = execute(rig, client, info.action_hz, recorder, instruction, self.interrupts.stop_trial,
-                             max_actions, safety=c.safety, servo_hz=c.servo_hz)  # fmt: skip
+                             max_actions, safety=c.safety, servo_hz=c.servo_hz, chunking=c.chunking)  # fmt: skip
         finally:
             self.interrupts.running = False
         ended = time.time()
