@@ -99,6 +99,13 @@ def test_without_mujoco_the_emulators_move_on_their_own_and_there_is_no_camera(m
         robot.disconnect()
     with pytest.raises(RobotFault, match="twin cannot start: mujoco is not installed"):
         VirtualPiperPair(VirtualPairConfig(twin=True)).start()
+    check = CliRunner().invoke(app, ["robot", "check", "--robot", "virtual-piper", "--camera", "head_camera=twin"])
+    assert check.exit_code == 1, check.output  # the arms pass, the camera cannot exist
+    assert "PASS  left arm answers" in check.output and "moving kinematically (no MuJoCo twin" in check.output
+    assert "FAIL  camera head_camera: missing: " in check.output
+    assert check.output.rstrip().endswith("-> install the simulator: pip install 'pushcut[sim]'")
+    twin_check = CliRunner().invoke(app, ["robot", "check", "--robot", "sim"])
+    assert twin_check.exit_code == 2 and "--robot sim needs the simulator: mujoco is not installed" in twin_check.output
     assert not our_threads()
 
 

@@ -104,7 +104,7 @@ class VirtualPiperPair:
         except ModuleNotFoundError as error:  # pushcut[robot] alone: no simulator
             if (error.name or "").startswith("pushcut"):
                 raise
-            missing = f"{error.name} is not installed (pip install 'pushcut[sim]')"
+            missing = f"{error.name} is not installed, pip install 'pushcut[sim]'"
             if self.config.twin:
                 raise RobotFault(f"the virtual Piper pair's twin cannot start: {missing}") from None
             self.twin_missing = missing
@@ -129,7 +129,7 @@ class VirtualPiperPair:
         """One line: where the emulators listen and what moves their arms."""
         where = f"Piper emulators on virtual CAN channels {self.channels['left']} / {self.channels['right']}"
         if self.twin is None:
-            return f"{where}, moving kinematically: no MuJoCo twin ({self.twin_missing}), no cameras"
+            return f"{where}, moving kinematically (no MuJoCo twin: {self.twin_missing}; no cameras)"
         return f"{where}, their arms the MuJoCo twin of {self.config.task} (seed {self.config.seed})"
 
     def camera(self, name: str, width: int, height: int, fps: float = 30.0) -> Camera:

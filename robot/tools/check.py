@@ -424,22 +424,24 @@ def _camera_checks(options: CheckOptions, info: ServerInfo | None, sim: Any,
     names = dict(options.cameras)
     if (sim is not None or pair is not None) and info is not None:
         names = {**dict.fromkeys(info.cameras, "twin"), **names}
-    on_twin = sim is not None or pair is not None
     results = []
     for name, source in names.items():
         w, h = width, height
         if info is not None and name in info.cameras:  # the policy's image size is what the camera must deliver
             h, w = info.cameras[name][:2]
+        on_twin = sim is not None or (pair is not None and source == "twin")  # rendered on demand
         rate = max(fps, info.action_hz) if info is not None and not on_twin else fps
         try:
-            if pair is not None and source == "twin":
-                camera = pair.camera(name, w, h, rate)
-            else:
-                camera = make_camera(name, source, w, h, rate, robot=sim)
+            camera = (
+                pair.camera(name, w, h, rate)
+                if pair is not None and on_twin
+                else make_camera(name, source, w, h, rate, robot=sim)
+            )
         except RobotFault as error:
-            results.append(CheckResult(f"camera {name}", "FAIL", f"missing: {error}",
-                                       "check the name / serial / file; `pushcut robot cameras` lists the "
-                                       "connected RealSense cameras"))  # fmt: skip
+            no_twin = pair is not None and on_twin and pair.twin is None
+            fix = ("install the simulator: pip install 'pushcut[sim]'" if no_twin else "check the name / serial / "
+                   "file; `pushcut robot cameras` lists the connected RealSense cameras")  # fmt: skip
+            results.append(CheckResult(f"camera {name}", "FAIL", f"missing: {error}", fix))
             continue
         results.append(check_camera(camera, w, h, rate, measure_fps=not on_twin))
     return results
@@ -452,6 +454,9 @@ def _start_twin(task: str) -> Any:
         sim = SimRobot(SimRobotConfig(task))
     except ValueError as error:  # an unknown task
         raise CheckInputError(str(error)) from None
+    except ModuleNotFoundError as error:  # pushcut[robot] alone
+        raise CheckInputError(f"--robot sim needs the simulator: {error.name} is not installed, pip install "
+                              "'pushcut[sim]'") from None  # fmt: skip
     sim.connect()
     time.sleep(0.05)  # a few physics steps: fresh feedback
     return sim

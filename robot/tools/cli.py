@@ -189,6 +189,8 @@ def align(
             result = align_tool.run(request, stop)
     except (RobotFault, ValueError) as error:
         fail(str(error))
+    except ModuleNotFoundError as error:  # pushcut[robot] alone: the twin cannot be rendered
+        fail(f"robot align renders the twin: {error.name} is not installed, pip install 'pushcut[sim]'")
     show(as_json, result.as_dict(), align_tool.format_result(result))
 
 

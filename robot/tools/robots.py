@@ -83,7 +83,11 @@ def open_robot(choice: RobotChoice, read_only: bool = False) -> Iterator[OpenedR
     if choice.kind == "sim":
         from pushcut.robot.drivers.sim_robot import SimRobot, SimRobotConfig
 
-        sim = SimRobot(SimRobotConfig(choice.task, action_hz=choice.action_hz))
+        try:
+            sim = SimRobot(SimRobotConfig(choice.task, action_hz=choice.action_hz))
+        except ModuleNotFoundError as error:  # pushcut[robot] alone
+            raise RobotFault(f"--robot sim needs the simulator: {error.name} is not installed, pip install "
+                             "'pushcut[sim]'") from None  # fmt: skip
         try:
             sim.reset(choice.seed or 0)
             if not read_only:
