@@ -35,6 +35,8 @@ class TwinStats:
     actions_mean: float
     latency_p50_ms_mean: float | None
     chunking: str
+    seconds_per_action: float  # trial wall time / actions played (the simulator's: 1 / action_hz)
+    interventions: int  # safety events (joint limit, workspace, arm distance, holds, faults) over all trials
 
     @property
     def smoothed_share(self) -> float:
@@ -78,6 +80,8 @@ def run_twin(checkpoint: Path, task: str, episodes: int, seed_start: int, step_l
         ticks=sum(t["ticks"] for t in trials), smoothed_ticks=sum(t["smoothed_ticks"] for t in trials),
         actions_mean=sum(t["actions"] for t in trials) / max(1, len(trials)),
         latency_p50_ms_mean=sum(latencies) / len(latencies) if latencies else None, chunking=chunking,
+        seconds_per_action=sum(t["duration_s"] for t in trials) / max(1, sum(t["actions"] for t in trials)),
+        interventions=sum(t["safety_event_count"] for t in trials),
     )  # fmt: skip
     return per_seed, stats
 
@@ -151,7 +155,8 @@ def twin(
     typer.echo(f"{task}, {n} seeds from {seed_start}, step limit {step_limit or 'the task default'}, {checkpoint}")
     typer.echo(f"  eval sim            {paired.successes_a}/{n}")
     typer.echo(f"  twin ({chunking:5s})        {paired.successes_b}/{n}   mean {stats.actions_mean:.1f} actions, "
-               f"latency p50 {latency}, filter reshaped {stats.smoothed_share:.1%} of {stats.ticks} ticks")  # fmt: skip
+               f"latency p50 {latency}, {1000 * stats.seconds_per_action:.0f} ms per action, filter reshaped "
+               f"{stats.smoothed_share:.1%} of {stats.ticks} ticks, {stats.interventions} interventions")  # fmt: skip
     typer.echo(f"  paired              agree on {result['agreement']}, only sim {paired.only_a}, only twin "
                f"{paired.only_b}, exact McNemar p = {paired.p:.3g}")  # fmt: skip
     typer.echo(f"  written to {out / 'parity.json'}")
