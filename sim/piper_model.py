@@ -1,4 +1,5 @@
-"""MJCF of one AgileX Piper arm, generated from the modified-DH table in `piper_spec`.
+"""MJCF of one AgileX Piper arm, generated from the modified-DH table in `piper_spec` and the shapes, masses and
+mounts of `piper_geometry` (which `piper_urdf.py` writes as URDF too).
 
 Every link body sits at its DH frame, so joint angle 0 in the model is joint angle 0 on the SDK and the flange pose
 equals piper_sdk's forward kinematics (tested). Geometry is primitive: capsules along the links, a box gripper with
@@ -16,105 +17,77 @@ import math
 
 import numpy as np
 
+from pushcut.sim import piper_geometry as geometry
 from pushcut.sim import piper_spec as spec
+from pushcut.sim.geometry import mat_to_quat
+from pushcut.sim.piper_geometry import Shape
 
 ARM_GEOM_COLLISION = 'contype="2" conaffinity="1"'
 # Position servo gains per joint (N m / rad); with gravity compensation on every link the tracking lag at 3 rad/s
 # is a few milliradians.
 JOINT_KP = (400.0, 400.0, 300.0, 120.0, 80.0, 60.0)
 GRIPPER_KP = 800.0
-GRIPPER_FORCE_N = 30.0
-WRIST_CAMERA_FOVY = 42.5  # D435 colour camera's vertical field of view
+GRIPPER_FORCE_N = geometry.GRIPPER_FORCE_N
+WRIST_CAMERA_FOVY = geometry.WRIST_CAMERA_FOVY
+# MuJoCo's contact parameters of the finger pads (the rest use the scene's defaults).
+FINGER_CONTACT = 'friction="1.5 0.02 0.001" condim="4" solref="0.004 1"'
 
 
 def _fmt(values) -> str:
     return " ".join(f"{v:.10g}" for v in values)
 
 
-def _quat_rotx_rotz(alpha: float, theta: float) -> np.ndarray:
-    """Quaternion (w, x, y, z) of RotX(alpha) * RotZ(theta)."""
-    qx = np.array([math.cos(alpha / 2), math.sin(alpha / 2), 0.0, 0.0])
-    qz = np.array([math.cos(theta / 2), 0.0, 0.0, math.sin(theta / 2)])
-    w1, x1, y1, z1 = qx
-    w2, x2, y2, z2 = qz
-    return np.array(
-        [
-            w1 * w2 - x1 * x2 - y1 * y2 - z1 * z2,
-            w1 * x2 + x1 * w2 + y1 * z2 - z1 * y2,
-            w1 * y2 - x1 * z2 + y1 * w2 + z1 * x2,
-            w1 * z2 + x1 * y2 - y1 * x2 + z1 * w2,
-        ]
-    )
-
-
-def _frame_origin(i: int) -> np.ndarray:
-    """Origin of DH frame i expressed in the previous frame (metres); i is 0-based (0 = link1 in the base)."""
-    a, alpha, d = spec.DH_A_MM[i] / 1000, spec.DH_ALPHA[i], spec.DH_D_MM[i] / 1000
-    return np.array([a, -math.sin(alpha) * d, math.cos(alpha) * d])
-
-
-def _link_capsules(i: int, radius: float, rgba: str) -> str:
-    """Capsules from frame i's origin to frame i+1's origin, along x first then along the rotated z (an L)."""
-    target = _frame_origin(i + 1)
-    corner = np.array([target[0], 0.0, 0.0])
-    parts = []
-    for start, end in ((np.zeros(3), corner), (corner, target)):
-        if np.linalg.norm(end - start) > 1e-4:
-            parts.append(
-                f'<geom type="capsule" fromto="{_fmt(start)} {_fmt(end)}" size="{radius}" rgba="{rgba}" '
-                f"{ARM_GEOM_COLLISION}/>"
-            )
-    return "\n".join(parts)
+def _geom_xml(shape: Shape, prefix: str, extra: str = "") -> str:
+    """One primitive; cylinders and capsules off the z axis as `fromto`."""
+    name = f' name="{prefix}{shape.name}"' if shape.name else ""
+    if shape.kind == "box" or tuple(shape.axis) == (0.0, 0.0, 1.0):
+        where = f'size="{_fmt(shape.size)}" pos="{_fmt(shape.pos)}"'
+    else:
+        where = f'fromto="{_fmt(np.concatenate(shape.endpoints()))}" size="{shape.size[0]:.10g}"'
+    collision = ARM_GEOM_COLLISION if shape.collides else 'contype="0" conaffinity="0"'
+    attributes = " ".join(a for a in (where, f'rgba="{_fmt(shape.rgba)}"', extra, collision) if a)
+    return f'<geom type="{shape.kind}" {attributes}{name}/>'
 
 
 def _gripper_xml(prefix: str) -> str:
     """Gripper housing, two fingers sliding along link6's y axis, TCP site and wrist camera."""
-    base = spec.FINGER_BASE_OFFSET_M
-    stroke = spec.FINGER_STROKE_M
-    finger = (
-        '<geom type="box" size="0.011 0.005 0.030" pos="0 {side}0.005 0.030" rgba="0.15 0.15 0.15 1" '
-        'friction="1.5 0.02 0.001" condim="4" solref="0.004 1" ' + ARM_GEOM_COLLISION + ' name="{name}"/>'
+    xml = [_geom_xml(s, prefix) for s in geometry.gripper_shapes()]
+    xyaxes = _fmt(np.concatenate(geometry.WRIST_CAMERA_XYAXES))
+    xml.append(
+        f'<camera name="{prefix}camera" pos="{_fmt(geometry.WRIST_CAMERA_POS)}" xyaxes="{xyaxes}" '
+        f'fovy="{WRIST_CAMERA_FOVY}"/>'
     )
-    return f"""
-<geom type="cylinder" size="0.032 0.01" pos="0 0 0.01" rgba="0.7 0.7 0.72 1" {ARM_GEOM_COLLISION}/>
-<geom type="box" size="0.022 0.045 0.036" pos="0 0 0.056" rgba="0.2 0.2 0.22 1" {ARM_GEOM_COLLISION}
-      name="{prefix}palm"/>
-<geom type="box" size="0.01 0.012 0.008" pos="-0.032 0 0.03" rgba="0.1 0.1 0.1 1" contype="0" conaffinity="0"/>
-<camera name="{prefix}camera" pos="-0.045 0 0.035" xyaxes="0 1 0 0.9659 0 -0.2588" fovy="{WRIST_CAMERA_FOVY}"/>
-<site name="{prefix}tcp" pos="0 0 {spec.TCP_OFFSET_M}" size="0.006" rgba="1 0 0 0" group="4"/>
-<body name="{prefix}finger_a" pos="0 0 {base}">
-  <joint name="{prefix}finger_a" type="slide" axis="0 1 0" range="0 {stroke}" damping="2" armature="0.05"/>
-  {finger.format(side="", name=prefix + "finger_a")}
-</body>
-<body name="{prefix}finger_b" pos="0 0 {base}">
-  <joint name="{prefix}finger_b" type="slide" axis="0 -1 0" range="0 {stroke}" damping="2" armature="0.05"/>
-  {finger.format(side="-", name=prefix + "finger_b")}
-</body>"""
+    xml.append(f'<site name="{prefix}tcp" pos="0 0 {spec.TCP_OFFSET_M}" size="0.006" rgba="1 0 0 0" group="4"/>')
+    for name, side in geometry.FINGERS:
+        xml += [
+            f'<body name="{prefix}{name}" pos="0 0 {spec.FINGER_BASE_OFFSET_M}">',
+            f'  <joint name="{prefix}{name}" type="slide" axis="0 {side:g} 0" range="0 {spec.FINGER_STROKE_M}" '
+            f'damping="{geometry.FINGER_DAMPING:g}" armature="{geometry.FINGER_ARMATURE:g}"/>',
+            "  " + _geom_xml(geometry.finger_shape(name, side), prefix, FINGER_CONTACT),
+            "</body>",
+        ]
+    return "\n".join(xml)
 
 
 def arm_body_xml(mount: spec.ArmMount) -> str:
     """The `<body>` tree of one arm, with joint names prefixed by the mount name (e.g. `left/joint1`)."""
     prefix = f"{mount.name}/"
     limits = spec.JOINT_LIMITS_RAD
-    radii = (0.045, 0.04, 0.035, 0.03, 0.03, 0.03)
-    colours = ("0.85 0.85 0.87 1", "0.85 0.85 0.87 1", "0.85 0.85 0.87 1", "0.3 0.3 0.32 1", "0.3 0.3 0.32 1", "")
     yaw_quat = (math.cos(mount.yaw / 2), 0.0, 0.0, math.sin(mount.yaw / 2))
-    xml = [
-        f'<body name="{prefix}base" pos="{_fmt(mount.position)}" quat="{_fmt(yaw_quat)}">',
-        f'<geom type="cylinder" size="0.05 {spec.DH_D_MM[0] / 2000}" pos="0 0 {spec.DH_D_MM[0] / 2000}" '
-        f'rgba="0.85 0.85 0.87 1" {ARM_GEOM_COLLISION}/>',
-    ]
+    xml = [f'<body name="{prefix}base" pos="{_fmt(mount.position)}" quat="{_fmt(yaw_quat)}">']
+    xml += [_geom_xml(s, prefix) for s in geometry.base_shapes()]
+    inertia = _fmt([geometry.LINK_INERTIA_KG_M2] * 3)
     for i in range(6):
-        pos = _frame_origin(i)
-        quat = _quat_rotx_rotz(spec.DH_ALPHA[i], spec.DH_THETA_OFFSET[i])
+        pos, quat = geometry.frame_origin(i), mat_to_quat(geometry.frame_rotation(i))
         xml.append(f'<body name="{prefix}link{i + 1}" pos="{_fmt(pos)}" quat="{_fmt(quat)}" gravcomp="1">')
         xml.append(
             f'<joint name="{prefix}{spec.ARM_JOINT_NAMES[i]}" type="hinge" axis="0 0 1" '
-            f'range="{limits[i, 0]} {limits[i, 1]}" damping="1" armature="0.1"/>'
+            f'range="{limits[i, 0]} {limits[i, 1]}" damping="{geometry.ARM_JOINT_DAMPING:g}" '
+            f'armature="{geometry.ARM_JOINT_ARMATURE:g}"/>'
         )
-        xml.append('<inertial pos="0 0 0" mass="0.3" diaginertia="0.001 0.001 0.001"/>')
+        xml.append(f'<inertial pos="0 0 0" mass="{geometry.LINK_MASS_KG:g}" diaginertia="{inertia}"/>')
         if i < 5:
-            xml.append(_link_capsules(i, radii[i + 1], colours[i]))
+            xml += [_geom_xml(s, prefix) for s in geometry.link_shapes(i)]
         else:
             xml.append(_gripper_xml(prefix))
     return "\n".join(xml + ["</body>"] * 7)  # six links and the base
@@ -123,12 +96,13 @@ def arm_body_xml(mount: spec.ArmMount) -> str:
 def arm_actuator_xml(mount: spec.ArmMount) -> str:
     """Position servos for the six joints and the gripper (ctrl of the gripper = finger opening in metres)."""
     prefix = f"{mount.name}/"
+    force = geometry.JOINT_FORCE_LIMIT_NM
     lines = []
     for i, name in enumerate(spec.ARM_JOINT_NAMES):
         low, high = spec.JOINT_LIMITS_RAD[i]
         lines.append(
             f'<position name="{prefix}{name}" joint="{prefix}{name}" kp="{JOINT_KP[i]}" dampratio="1" '
-            f'ctrlrange="{low} {high}" forcerange="-100 100"/>'
+            f'ctrlrange="{low} {high}" forcerange="-{force:g} {force:g}"/>'
         )
     lines.append(
         f'<position name="{prefix}gripper" joint="{prefix}finger_a" kp="{GRIPPER_KP}" dampratio="1" '
