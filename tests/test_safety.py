@@ -8,6 +8,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+import safety_reference as reference  # tests/: the geometric layer as it was before issue 25
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
@@ -21,7 +22,7 @@ from pushcut.robot.control.safety import (
     filter_command,
     validate_chunk,
 )
-from pushcut.robot.control.safety_geometry import margins
+from pushcut.robot.control.safety_geometry import ROUNDING_M, GeometryCache, guard, margins
 from pushcut.sim import piper_spec as spec
 
 DEFAULT = SafetyConfig.piper_default()
@@ -66,6 +67,9 @@ def assert_invariants(config: SafetyConfig, commands: np.ndarray, events, dt: fl
         workspace, clearance = geometry_margins(config, command)
         assert workspace.min() >= -1e-9, f"TCP outside the workspace box by {-workspace.min():.4f} m"
         assert clearance >= -1e-9, f"arms closer than the minimum by {-clearance:.4f} m"
+        if config.limits.geometry is not None:  # and by the reference check of before issue 25
+            workspace, clearance, _ = reference.margins(config.limits.geometry, command[None])
+            assert workspace.min() >= -1e-9 and clearance[0] >= -1e-9, "outside by the reference check"
 
 
 # ------------------------------------------------------------------ streams of arbitrary proposals
@@ -397,3 +401,148 @@ def test_chain_clearance_and_its_lower_bound_against_brute_force():
         pair = brute_force(a[i], a[i + 1], b[j], b[j + 1], 201) - radii[i] - radii[j]
         assert pair == pytest.approx(expected, abs=0.01)
         assert kin.clearance_lower_bound(a[None], b[None], axis, radii.max())[0] <= clearance[0] + 1e-12
+
+
+# ------------------------------------------------------------------ the fast geometry against its reference (issue 25)
+NO_BOX = replace(DEFAULT, check_workspace=False)
+NO_CLEARANCE = replace(DEFAULT, min_arm_distance_m=None)
+GEOMETRY_CONFIGS = [DEFAULT, FIRST_RUN, NO_BOX, NO_CLEARANCE]
+
+
+def random_configs(rng: np.random.Generator, count: int, spread: float | str | None, config: SafetyConfig):
+    """``count`` 14-D configurations inside the envelope: READY plus normal noise of ``spread`` rad on the arm joints
+    (arms in the box, apart), uniform over the envelope (``None``: mostly out of the box, now and then touching), or
+    ``"contact"``: of 256 uniform ones, those whose links are closest to a random clearance in [-5, 8] cm."""
+    lim = config.limits
+    pool = 256 if spread == "contact" else count
+    configs = np.tile(HOME, (pool, 1))
+    if spread is None or spread == "contact":
+        configs[:, ARM] = rng.uniform(lim.low[ARM], lim.high[ARM], (pool, len(ARM)))
+    else:
+        configs[:, ARM] += rng.normal(0.0, spread, (pool, len(ARM)))
+    configs = np.clip(configs, lim.low, lim.high)
+    if spread == "contact":
+        points = kin.chain_points(configs.reshape(pool, 2, 7)[:, :, :6], np.tile(kin.mount_frames(), (pool, 1, 1)))
+        radii = np.asarray(config.link_radii_m)
+        clearance = kin.chain_gaps(points.reshape(pool, 2, 7, 3), radii[:, None] + radii).reshape(pool, -1).min(1)
+        configs = configs[np.argsort(np.abs(clearance - rng.uniform(-0.05, 0.08)))[:count]]
+    return configs
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    spread=st.sampled_from([0.3, 0.8, None, "contact"]),
+    count=st.sampled_from([1, 2]),
+    config=st.sampled_from(GEOMETRY_CONFIGS),
+)
+def test_fast_margins_are_never_larger_than_the_reference(seed, spread, count, config):
+    limits = config.limits.geometry
+    configs = random_configs(np.random.default_rng(seed), count, spread, config)
+    workspace, clearance, pairs = margins(limits, configs)
+    ref_workspace, ref_clearance, ref_pairs = reference.margins(limits, configs)
+    assert (workspace <= ref_workspace).all() and (clearance <= ref_clearance).all(), "less conservative"
+    finite = np.isfinite(ref_clearance)
+    np.testing.assert_allclose(workspace, ref_workspace, rtol=0, atol=ROUNDING_M * 1.01)  # by the allowance only
+    np.testing.assert_allclose(clearance[finite], ref_clearance[finite], rtol=0, atol=ROUNDING_M * 1.01)
+    assert (np.isfinite(clearance) == finite).all()
+    for k in np.flatnonzero(clearance < -1e-6):  # a collision names a closest pair of links (ties: adjacent links)
+        points = reference.chain_points(configs[k, ARM].reshape(2, 6), limits.bases[:2])
+        left, right = points[:1], points[1:]
+        surface = reference.segment_pairs(left[:, :-1], np.diff(left, axis=1), right[:, :-1], np.diff(right, axis=1))
+        surface = surface[0][0] - (limits.radii[:, None] + limits.radii[None, :])
+        assert surface[tuple(pairs[k])] == pytest.approx(surface[tuple(ref_pairs[k])], abs=1e-12)
+
+
+def guard_both(config: SafetyConfig, previous, previous_velocity, candidate, velocity, dt, caches):
+    limits, accel_step = config.limits.geometry, config.limits.max_accel * dt
+    args = (limits, previous, previous_velocity, candidate, velocity, accel_step, dt)
+    return guard(*args, caches[0]), reference.guard(*args, caches[1])
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    spread=st.sampled_from([0.3, 0.8, None, "contact"]),
+    speed=st.sampled_from([0.0, 0.3, 3.0]),
+    dt=st.sampled_from([0.005, 0.01]),
+    config=st.sampled_from(GEOMETRY_CONFIGS),
+    warm=st.booleans(),
+)
+def test_fast_guard_intervenes_whenever_the_reference_does(seed, spread, speed, dt, config, warm):
+    """For any last command and joint-space candidate (with each version's own cache from the tick before, or none):
+    every arm the reference brakes or holds, the fast check brakes or holds too, for the same reasons; and the fast
+    check intervenes only where the reference was within a micrometre of doing so."""
+    rng = np.random.default_rng(seed)
+    lim = config.limits
+    previous = random_configs(rng, 1, spread, config)[0]
+    velocities = np.clip(rng.normal(0.0, speed + 1e-9, (3, 14)), -lim.max_speed, lim.max_speed)
+    velocities[:, [6, 13]] = 0.0
+    caches = (None, None)
+    if warm:  # the tick before: where the previous command came from, with each version's cache
+        before = np.clip(previous - velocities[0] * dt, lim.low, lim.high)
+        (_, fast_cache, _), (_, ref_cache, _) = guard_both(config, before, velocities[0], previous, velocities[0], dt,
+                                                           caches)  # fmt: skip
+        caches = (fast_cache, ref_cache)
+        if fast_cache is not None and ref_cache is not None:  # the fast cache never promises more room
+            assert fast_cache.left <= ref_cache.left and fast_cache.right <= ref_cache.right
+            assert fast_cache.clearance <= ref_cache.clearance
+    candidate = np.clip(previous + velocities[1] * dt, lim.low, lim.high)
+    (fast, _, fast_findings), (ref, _, ref_findings) = guard_both(
+        config, previous, velocities[2], candidate, velocities[1], dt, caches
+    )
+    assert {(f.reason, f.arms) for f in ref_findings} <= {(f.reason, f.arms) for f in fast_findings}
+    for arm in (spec.LEFT_ARM_SLICE, spec.RIGHT_ARM_SLICE):
+        if (ref[arm] != candidate[arm]).any():
+            assert (fast[arm] != candidate[arm]).any() or (fast[arm] == ref[arm]).all(), "the reference limited more"
+    if fast_findings and not ref_findings:
+        stop = candidate + velocities[1] * np.abs(velocities[1]) * lim.geometry.half_inv_accel
+        workspace, clearance, _ = reference.margins(lim.geometry, np.array([candidate, stop]))
+        assert min(workspace.min(), clearance.min()) < 1e-6, "a false intervention"
+
+
+def test_fast_guard_caches_only_what_it_checked():
+    lim = DEFAULT.limits
+    state = FilterState.at_rest(HOME)
+    state, events = filter_command(state, HOME, 0.005, DEFAULT)
+    assert not events and isinstance(state.geometry, GeometryCache)
+    workspace, clearance = geometry_margins(DEFAULT, HOME)
+    assert state.geometry.left <= workspace[0] and state.geometry.right <= workspace[1]
+    assert state.geometry.clearance <= clearance
+    np.testing.assert_array_equal(state.geometry.configs[0], HOME)
+    assert lim.geometry is not None
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    special=st.sampled_from(["none", "parallel", "point", "touch", "collinear"]),
+    count=st.integers(1, 3),
+)
+def test_chain_gaps_match_the_reference_segment_distances(seed, special, count):
+    rng = np.random.default_rng(seed)
+    chains = np.cumsum(rng.normal(0.0, 0.2, (count, 2, 7, 3)), axis=2)
+    if special == "parallel":
+        chains[:, 1, 3] = chains[:, 1, 2] + 0.5 * (chains[:, 0, 3] - chains[:, 0, 2])
+    elif special == "point":
+        chains[:, 0, 4] = chains[:, 0, 3]
+    elif special == "touch":
+        chains[:, 1, 1] = chains[:, 0, 1] + 0.3 * (chains[:, 0, 2] - chains[:, 0, 1])
+    elif special == "collinear":
+        chains[:, 1, 2] = chains[:, 0, 2] + 1.5 * (chains[:, 0, 3] - chains[:, 0, 2])
+        chains[:, 1, 3] = chains[:, 0, 2] + 2.5 * (chains[:, 0, 3] - chains[:, 0, 2])
+    offsets = rng.uniform(0.0, 0.1, (6, 6))
+    gaps = kin.chain_gaps(chains, offsets)
+    a, b = chains[:, 0], chains[:, 1]
+    expected = reference.segment_pairs(a[:, :-1], np.diff(a, axis=1), b[:, :-1], np.diff(b, axis=1))[0] - offsets
+    np.testing.assert_allclose(gaps, expected, rtol=0, atol=1e-12)
+
+
+def test_fast_chain_points_match_the_reference():
+    rng = np.random.default_rng(3)
+    joints = rng.uniform(spec.JOINT_LIMITS_RAD[:, 0], spec.JOINT_LIMITS_RAD[:, 1], (8, 6))
+    bases = np.tile(kin.mount_frames(), (4, 1, 1))
+    np.testing.assert_allclose(kin.chain_points(joints, bases), reference.chain_points(joints, bases), atol=1e-14)
+    basis = kin.chain_basis(bases)
+    np.testing.assert_array_equal(kin.chain_points(joints.reshape(4, 2, 6), bases, basis),
+                                  kin.chain_points(joints, bases))  # fmt: skip

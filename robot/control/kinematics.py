@@ -8,15 +8,20 @@ arrays, built from the DH table and mounts of :mod:`pushcut.sim.piper_spec` (the
   capsule chain in the world frame, ``(N, 7, 3)``: base, shoulder (link1 origin), elbow (link3), wrist (link4),
   flange (link6), palm (finger base) and TCP. Consecutive points are the axes of the 6 link capsules.
 - :func:`segment_distances` is the exact closest distance between all pairs of two sets of segments, and
-  :func:`chain_clearance` the minimum surface distance between two capsule chains (negative = overlap).
+  :func:`chain_clearance` the minimum surface distance between two capsule chains (negative = overlap);
+  :func:`chain_gaps` is its core, all segment pairs of many chain pairs at once.
 - :func:`clearance_lower_bound` is a cheap separating-axis bound that lets the filter skip the exact test when the
   arms are far apart (the usual case).
 
-Cost matters (the filter runs at 100-200 Hz): a handful of numpy calls on tiny arrays, no per-joint Python loops
-except the 6-step chain product.
+Cost matters (the filter runs at 100-200 Hz on arrays of a few dozen numbers, so the number of numpy calls is the
+cost, not the arithmetic): each link transform is one product of ``[1, cos, sin]`` with a constant basis (the arm's
+base folded into the first link, the tool points into the last), the chain five 4 x 4 products, and every segment pair
+of both arms comes out of one Gram matrix.
 """
 
 from __future__ import annotations
+
+from functools import lru_cache
 
 import numpy as np
 
@@ -39,8 +44,15 @@ _COS = np.zeros((6, 4, 4))
 _COS[:, 0, 0], _COS[:, 1, 1], _COS[:, 2, 1] = 1.0, _CA, _SA
 _SIN = np.zeros((6, 4, 4))
 _SIN[:, 0, 1], _SIN[:, 1, 0], _SIN[:, 2, 0] = -1.0, _CA, _SA
-_CHAIN_FRAMES = (0, 2, 3, 5)  # link frames whose origins are chain points (link2 = link1, link5 = link4 origins)
 _TINY = 1e-300
+# The link transforms as ``[1, cos(theta), sin(theta)] @ _BASIS[i]``: cos(0 * q) = 1, cos(q + offset), and
+# cos(q + offset - pi/2) = sin(q + offset), all three from one np.cos.
+_BASIS = np.stack([_CONST, _COS, _SIN], axis=1)  # (6, 3, 4, 4)
+_TRIG_SCALE = np.array([0.0, 1.0, 1.0])
+_TRIG_SHIFT = _THETA_OFFSET[:, None] * _TRIG_SCALE + np.array([0.0, 0.0, -np.pi / 2])  # (6, 3)
+# Flange-frame columns of the last chain points: flange origin, palm, TCP (and the origin again, to stay 4 x 4).
+_TOOL = np.array([[0.0, 0.0, 0.0, 1.0], [0.0, 0.0, spec.FINGER_BASE_OFFSET_M, 1.0],
+                  [0.0, 0.0, spec.TCP_OFFSET_M, 1.0], [0.0, 0.0, 0.0, 1.0]]).T  # fmt: skip
 
 
 def mount_frames(mounts: tuple[spec.ArmMount, ...] = spec.DUAL_PIPER_MOUNTS) -> np.ndarray:
@@ -48,24 +60,30 @@ def mount_frames(mounts: tuple[spec.ArmMount, ...] = spec.DUAL_PIPER_MOUNTS) -> 
     return np.stack([spec.mount_transform(m) for m in mounts])
 
 
-def chain_points(joints: np.ndarray, bases: np.ndarray) -> np.ndarray:
-    """World points ``(N, 7, 3)`` of the capsule chains (:data:`POINT_NAMES`) for joints ``(N, 6)`` and base frames
-    ``(N, 4, 4)``. Agrees with :func:`pushcut.sim.piper_spec.forward_kinematics` and ``tcp_pose``."""
-    theta = joints + _THETA_OFFSET
-    links = _CONST + np.cos(theta)[..., None, None] * _COS + np.sin(theta)[..., None, None] * _SIN
-    points = np.empty((len(joints), 7, 3))
-    points[:, 0] = bases[:, :3, 3]
-    frame = bases
-    slot = 1
-    for i in range(6):
-        frame = frame @ links[:, i]
-        if i in _CHAIN_FRAMES:
-            points[:, slot] = frame[:, :3, 3]
-            slot += 1
-    z_axis = frame[:, :3, 2]
-    points[:, 5] = points[:, 4] + z_axis * spec.FINGER_BASE_OFFSET_M
-    points[:, 6] = points[:, 4] + z_axis * spec.TCP_OFFSET_M
-    return points
+def chain_basis(bases: np.ndarray) -> np.ndarray:
+    """``(N, 6, 3, 16)``: per chain and joint, the link transform's coefficients of ``[1, cos, sin]``, with the base
+    frame ``(N, 4, 4)`` folded into the first link and the tool points (:data:`_TOOL`) into the last. Constant per
+    arm mounting: compute it once and pass it to :func:`chain_points`."""
+    basis = np.repeat(_BASIS[None], len(bases), axis=0)
+    basis[:, 0] = bases[:, None] @ _BASIS[0]
+    basis[:, 5] = _BASIS[5] @ _TOOL
+    return basis.reshape(len(bases), 6, 3, 16)
+
+
+def chain_points(joints: np.ndarray, bases: np.ndarray, basis: np.ndarray | None = None) -> np.ndarray:
+    """World points ``(N, 7, 3)`` of the capsule chains (:data:`POINT_NAMES`) for joints ``(N, 6)`` (or ``(..., 6)``
+    with N rows in all) and base frames ``(N, 4, 4)`` (``basis``: their :func:`chain_basis`, computed here if not
+    given). Agrees with :func:`pushcut.sim.piper_spec.forward_kinematics` and ``tcp_pose``."""
+    if basis is None:
+        basis = chain_basis(bases)
+    trig = np.cos(joints[..., None] * _TRIG_SCALE + _TRIG_SHIFT)  # (N, 6, 3): 1, cos, sin
+    links = (trig.reshape(-1, 1, 3) @ basis.reshape(-1, 3, 16)).reshape(-1, 6, 4, 4)
+    shoulder = links[:, 0]  # base @ link1
+    elbow = shoulder @ links[:, 1] @ links[:, 2]
+    wrist = elbow @ links[:, 3]
+    tool = wrist @ links[:, 4] @ links[:, 5]  # columns: flange, palm, TCP, flange
+    columns = (bases[:, :3, 3:], shoulder[:, :3, 3:], elbow[:, :3, 3:], wrist[:, :3, 3:], tool[:, :3, :3])
+    return np.concatenate(columns, axis=2).swapaxes(1, 2)
 
 
 def segment_distances(
@@ -105,16 +123,58 @@ def _segment_pairs(
     return np.sqrt(np.sum(gap * gap, axis=-1)), s, t
 
 
+def chain_gaps(chains: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """Closest distances between the segments of pairs of chains, minus ``offsets``: ``chains`` ``(M, 2, K + 1, 3)``
+    holds M pairs of K-segment chains; the result ``(M, K, K)`` is, for segment i of the first chain and j of the
+    second, their distance minus ``offsets[i, j]`` (radius i + radius j: the capsules' surface distance).
+
+    The construction of :func:`segment_distances` on flat arrays of all ``M K^2`` pairs: every dot product gathered
+    from one Gram matrix of the start points and directions (``p0, d1, q0, d2`` stacked): about 35 numpy calls on
+    arrays of a few hundred numbers, whatever M and K.
+    """
+    m, k = len(chains), chains.shape[2] - 1
+    dots, rows = _pair_index(m, k)
+    starts = chains[:, :, :-1]
+    z = np.concatenate([starts, chains[:, :, 1:] - starts], axis=2).reshape(m, 4 * k, 3)  # p0, d1, q0, d2
+    a, e, b, pd1, d1q, pd2, qd2 = (z @ z.swapaxes(1, 2)).take(dots)
+    c = pd1 - d1q  # d1 . (p0 - q0)
+    f = pd2 - qd2  # d2 . (p0 - q0)
+    s = np.minimum(np.maximum((b * f - c * e) / np.maximum(a * e - b * b, _TINY), 0.0), 1.0)
+    t = np.minimum(np.maximum((b * s + f) / np.maximum(e, _TINY), 0.0), 1.0)
+    s = np.minimum(np.maximum((b * t - c) / np.maximum(a, _TINY), 0.0), 1.0)
+    p0, d1, q0, d2 = z.reshape(-1, 3).take(rows, axis=0)
+    gap = (p0 + s[:, None] * d1) - (q0 + t[:, None] * d2)
+    return np.sqrt(np.add.reduce(gap * gap, axis=1)).reshape(m, k, k) - offsets
+
+
+@lru_cache(maxsize=16)
+def _pair_index(m: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """For :func:`chain_gaps`' ``M K^2`` pairs (m, i, j): flat indices into the ``(M, 4K, 4K)`` Gram matrix of
+    d1.d1, d2.d2, d1.d2, p0.d1, d1.q0, p0.d2, q0.d2 ``(7, M K^2)``, and row indices of p0, d1, q0, d2 into the
+    ``(M 4K, 3)`` stacked vectors ``(4, M K^2)``."""
+    pair, i, j = (x.ravel() for x in np.meshgrid(np.arange(m), np.arange(k), np.arange(k), indexing="ij"))
+    p0, d1, q0, d2 = pair * 4 * k + i, pair * 4 * k + k + i, pair * 4 * k + 2 * k + j, pair * 4 * k + 3 * k + j
+    width = 4 * k
+
+    def entry(row: np.ndarray, column: np.ndarray) -> np.ndarray:
+        return row * width + column % width  # row already carries the pair's offset
+
+    dots = np.stack([entry(d1, d1), entry(d2, d2), entry(d1, d2), entry(p0, d1), entry(d1, q0), entry(p0, d2),
+                     entry(q0, d2)])  # fmt: skip
+    return dots, np.stack([p0, d1, q0, d2])
+
+
 def chain_clearance(points_a: np.ndarray, points_b: np.ndarray, radii: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Minimum surface distance between capsule chains ``points_a[k]`` and ``points_b[k]`` (``(M, K + 1, 3)`` each,
     capsule radii ``(K,)``), shape ``(M,)``, negative when they overlap; and the closest segment pair ``(M, 2)``
     (indices into :data:`SEGMENT_NAMES`)."""
-    dist, _, _ = _segment_pairs(
-        points_a[:, :-1], np.diff(points_a, axis=1), points_b[:, :-1], np.diff(points_b, axis=1)
-    )
-    surface = (dist - (radii[:, None] + radii[None, :])).reshape(len(dist), -1)
-    best = np.argmin(surface, axis=1)
-    return surface.min(axis=1), np.array([divmod(int(k), dist.shape[2]) for k in best]).reshape(-1, 2)
+    surface = chain_gaps(np.stack([points_a, points_b], axis=1), radii[:, None] + radii[None, :])
+    return surface.min(axis=(1, 2)), closest_pairs(surface)
+
+
+def closest_pairs(gaps: np.ndarray) -> np.ndarray:
+    """``(M, 2)``: the segment pair ``(i, j)`` of the smallest of each ``(K, K)`` block of :func:`chain_gaps`."""
+    return np.stack(np.unravel_index(np.argmin(gaps.reshape(len(gaps), -1), axis=1), gaps.shape[1:]), axis=1)
 
 
 def clearance_lower_bound(
