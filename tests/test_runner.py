@@ -106,6 +106,27 @@ def test_server_unreachable_leaves_robot_and_database_untouched(tmp_path):
     assert not (tmp_path / "trials.db").exists()
 
 
+def test_the_operators_typos_are_named_before_the_server_is_asked(tmp_path):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        nobody = SimpleNamespace(address=f"tcp://127.0.0.1:{sock.getsockname()[1]}")
+    cases = [
+        ({"task": "click_bel"}, r"--task: unknown task 'click_bel'; registered tasks: .* Did you mean 'click_bell'"),
+        ({"task": "click_bel", "robot": "piper", "instruction": "press it"}, r"--task: unknown task 'click_bel'"),
+        ({"robot": "virtual-piper"}, "--instruction is required with --robot virtual-piper"),
+        ({"camera_calibration": tmp_path / "nowhere.json"}, "nowhere.json"),
+    ]
+    for overrides, message in cases:
+        start = time.monotonic()
+        with pytest.raises(RunnerError, match=message):
+            TrialRunner(_config(nobody, tmp_path, server_timeout_s=30.0, **overrides), ScriptedOperator()).run()
+        assert time.monotonic() - start < 10.0, "it waited for the server"
+    assert not (tmp_path / "trials.db").exists()
+    for option, overrides in (("--servo-hz", {"servo_hz": 0.0}), ("--timeout", {"server_timeout_s": -1.0})):
+        with pytest.raises(RunnerError, match=f"{option} must be a positive number"):
+            _config(nobody, tmp_path, **overrides)
+
+
 def test_policy_that_does_not_fit_the_robot_is_refused_before_it_moves(server, tmp_path):
     from pushcut.deploy.client.policy_client import ProtocolMismatch
     from pushcut.robot.trials.rig import build_robot

@@ -67,10 +67,45 @@ class RunnerConfig:
                 raise RunnerError(f"--can-left and --can-right are both {self.can_left!r}: each arm has its own bus")
         if not self.operator.strip() or not self.checkpoint_label.strip():
             raise RunnerError("--operator and --checkpoint-label must not be empty")
+        for option, value in (("--servo-hz", self.servo_hz), ("--timeout", self.server_timeout_s),
+                              ("camera_hz", self.camera_hz)):  # fmt: skip
+            if value is not None and not 0.0 < value < math.inf:
+                raise RunnerError(f"{option} must be a positive number, got {value}")
 
     @property
     def judged_by(self) -> str:
         return self.judge or ("predicate" if self.robot == "sim" else "operator")
+
+
+def check_settings(config: RunnerConfig) -> None:
+    """Check what the operator asked for against what is known here, before the policy server is asked or a robot
+    is built, so that a typo is named as such: the task against the simulator's registry (without a simulator, as
+    on a robot computer, a real robot's task cannot be checked, and then ``--max-actions`` is needed), the instruction
+    a real robot needs, the camera calibration file. RunnerError naming the setting otherwise."""
+    try:
+        from pushcut.sim.registry import get_task
+    except ImportError as error:
+        get_task, missing = None, error
+    if get_task is None:
+        if config.robot != "piper":
+            raise RunnerError(f"--robot {config.robot} needs the simulator (pip install 'pushcut[sim]'): {missing}")
+        if config.max_actions is None:
+            raise RunnerError(f"--task {config.task}: its step limit is unknown here (no simulator installed): give "
+                              "--max-actions")  # fmt: skip
+    else:
+        try:
+            get_task(config.task)
+        except ValueError as error:
+            raise RunnerError(f"--task: {error}") from None
+    require_instruction(config)
+    calibration_summary(config)
+
+
+def require_instruction(config: RunnerConfig) -> None:
+    """A real robot (or its rehearsal) has no episode to take the policy's instruction from."""
+    if config.robot != "sim" and not (config.instruction or "").strip():
+        raise RunnerError(f"--instruction is required with --robot {config.robot}: the sentence the policy gets, "
+                          "e.g. 'press the bell'")  # fmt: skip
 
 
 def calibration_summary(config: RunnerConfig) -> dict[str, str] | None:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from pushcut.robot.drivers.interface import Camera, Robot
-from pushcut.robot.trials.config import RunnerConfig, RunnerError, default_max_actions
+from pushcut.robot.trials.config import RunnerConfig, RunnerError, default_max_actions, require_instruction
 
 if TYPE_CHECKING:  # the twin's module and pyzmq are imported only for the robot that needs them
     from pushcut.deploy.client.policy_client import ServerInfo
@@ -93,15 +93,9 @@ def _build_sim(config: RunnerConfig, info: ServerInfo) -> Rig:
     return Rig(sim, cameras, sim=sim, step_limit=sim.env.step_limit)
 
 
-def _require_instruction(config: RunnerConfig) -> None:
-    if not config.instruction:
-        raise RunnerError(f"--instruction is required with --robot {config.robot}: the sentence the policy gets, "
-                          "e.g. 'press the bell'")  # fmt: skip
-
-
 def _build_virtual_piper(config: RunnerConfig, info: ServerInfo) -> Rig:
     """The real driver on the virtual Piper pair; the policy's cameras are the twin's."""
-    _require_instruction(config)
+    require_instruction(config)
     from pushcut.robot.drivers.bimanual import BimanualConfig, PiperBimanual
     from pushcut.robot.drivers.interface import RobotFault
     from pushcut.robot.drivers.piper_arm import PiperArmConfig
@@ -126,7 +120,7 @@ def _build_virtual_piper(config: RunnerConfig, info: ServerInfo) -> Rig:
 
 
 def _build_piper(config: RunnerConfig, info: ServerInfo) -> Rig:
-    _require_instruction(config)
+    require_instruction(config)
     try:
         from pushcut.robot.drivers.bimanual import BimanualConfig, PiperBimanual
         from pushcut.robot.drivers.cameras import RealSenseCamera, RealSenseConfig

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 from pushcut.robot.drivers.can_link import can_interfaces, link_problem, read_can_link
-from pushcut.robot.trials.config import RunnerConfig, RunnerError, calibration_summary
+from pushcut.robot.trials.config import RunnerConfig, RunnerError, calibration_summary, check_settings
 from pushcut.robot.trials.interrupts import Interrupts
 from pushcut.robot.trials.operators import Operator
 from pushcut.robot.trials.play import TrialResult, execute, go_ready
@@ -67,6 +67,7 @@ class TrialRunner:
         from pushcut.deploy.client.policy_client import PolicyClient
 
         config = self.config
+        check_settings(config)  # the operator's typos are named before anything is contacted
         if config.robot == "piper":
             self._check_buses()
         client = PolicyClient(config.server, timeout_s=config.server_timeout_s)
