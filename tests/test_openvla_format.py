@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 import shutil
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -228,6 +230,17 @@ def test_bad_directories_fail_in_one_line_naming_the_file(openvla_tiny, tmp_path
     with pytest.raises(CheckpointFormatError, match=r"input_sizes \[\[3, 28, 28\], .*do not match.*\[56, 56\]"):
         read_metadata(d)
 
+    d = copy_of(openvla_tiny, tmp_path, "width")  # config.json says the first tower is 40 wide, the weights 32
+    raw = json.loads((d / "config.json").read_text())
+    raw["pushcut_timm_kwargs"][0]["embed_dim"] = 40
+    (d / "config.json").write_text(json.dumps(raw))
+    with pytest.raises(CheckpointFormatError) as error:
+        load_checkpoint(d)
+    message = str(error.value)
+    assert "timm_model_ids[0] 'vit_large_patch14_reg4_dinov2.lvd142m' with pushcut_timm_kwargs[0]" in message
+    assert "is a tower of width 40" in message and "featurizer.pos_embed of width 32" in message
+    assert "image size" not in message and "\n" not in message
+
     with pytest.raises(CheckpointFormatError) as error:
         load_openvla_checkpoint(openvla_tiny, unnorm_key="lift_pot_1k")
     assert "unnorm key 'lift_pot_1k' not found; available unnorm keys: ['click_bell_1k']" in str(error.value)
@@ -269,3 +282,13 @@ def test_timm_is_imported_without_torchvision():
         placeholder = timm.layers.create_norm.FrozenBatchNorm2d
         with pytest.raises(ImportError, match="needs a working torchvision"):
             placeholder(8)
+
+
+def test_the_action_rate_has_one_definition():
+    from pushcut.common import conventions
+    from pushcut.train.openvla import layout
+
+    assert layout.DEFAULT_ACTION_HZ is conventions.DEFAULT_ACTION_HZ
+    assert layout.Sidecar(cameras=("head_camera",)).action_hz == conventions.DEFAULT_ACTION_HZ
+    source = Path(layout.__file__).read_text()
+    assert not re.search(r"DEFAULT_ACTION_HZ\s*=|250(\.0)?\s*/\s*15", source), "layout.py defines the rate again"

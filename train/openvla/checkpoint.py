@@ -2,7 +2,8 @@
 
 ``inspect_checkpoint(dir)`` resolves everything but the weights and fails first, with one line naming the file:
 another model type, no tokenizer, no statistics, an unknown unnorm key (the error lists the available ones), an action
-dimension without platform constants, towers configured for another image size than their preprocessor's.
+dimension without platform constants, towers configured for another image size than their preprocessor's; loading
+then names towers whose weights have another width or image size than config.json says.
 ``load_openvla_checkpoint`` builds the architecture of config.json on the meta device, reads the safetensors strictly
 (weights.py) and returns a :class:`LoadedCheckpoint` that ``ChunkPolicy``, ``eval sim``, ``train grpo``,
 ``train sft`` and ``serve`` use unchanged: the OFT action tokenizer, proprio normaliser and image crop ride along.
@@ -182,22 +183,36 @@ def build_model(info: OpenVLACheckpoint, tokenizer: PromptTokenizer | None, meta
     return model
 
 
-def _check_image_size(info: OpenVLACheckpoint, expected: dict[str, tuple[torch.Size, torch.dtype]]) -> None:
-    """The towers' position embeddings in the files must fit config.json's image size (a one-line error if not)."""
+def _check_towers(info: OpenVLACheckpoint, expected: dict[str, tuple[torch.Size, torch.dtype]]) -> None:
+    """The towers' position embeddings in the files, ``(1, tokens, width)``, must fit config.json: the width of its
+    timm towers (a one-line error naming both widths), then the token count of its image size."""
     from safetensors import safe_open
 
     files = weight_files(info.weights_dir)
-    for tower in ("featurizer", "fused_featurizer"):
+    config = info.weights_dir / CONFIG_FILE
+    for k, tower in enumerate(("featurizer", "fused_featurizer")):
         name = f"vision_backbone.{tower}.pos_embed"
-        if name in files and name in expected:
-            with safe_open(str(files[name]), "pt") as f:
-                shape = tuple(f.get_slice(name).get_shape())
-            if shape != tuple(expected[name][0]):
-                raise CheckpointFormatError(
-                    f"{info.weights_dir / CONFIG_FILE}: image_sizes {list(info.prismatic.image_sizes)} need {name} "
-                    f"of shape {tuple(expected[name][0])}, but {files[name].name} has {shape}: the towers were "
-                    "built for another image size"
-                )
+        if name not in files or name not in expected:
+            continue
+        with safe_open(str(files[name]), "pt") as f:
+            shape = tuple(f.get_slice(name).get_shape())
+        want = tuple(expected[name][0])
+        if shape == want:
+            continue
+        if len(shape) != len(want) or shape[-1] != want[-1]:
+            found = f"width {shape[-1]}" if len(shape) == len(want) else f"shape {shape}"
+            tower_id = repr(info.prismatic.timm_model_ids[k])
+            if info.prismatic.timm_kwargs and info.prismatic.timm_kwargs[k]:
+                tower_id += f" with pushcut_timm_kwargs[{k}]"
+            raise CheckpointFormatError(
+                f"{config}: timm_model_ids[{k}] {tower_id} is a tower of width {want[-1]}, "
+                f"but {files[name].name} has {name} of {found}: the weights are of another vision tower than "
+                "config.json says"
+            )
+        raise CheckpointFormatError(
+            f"{config}: image_sizes {list(info.prismatic.image_sizes)} need {name} of shape {want} ({want[1]} tokens), "
+            f"but {files[name].name} has {shape}: the towers were built for another image size"
+        )
 
 
 def load_openvla_checkpoint(
@@ -214,7 +229,7 @@ def load_openvla_checkpoint(
     tokenizer = PromptTokenizer(info.weights_dir, pad_id)
     model = build_model(info, tokenizer, meta=True)
     expected = {k: (v.shape, target) for k, v in model.state_dict().items()}
-    _check_image_size(info, expected)
+    _check_towers(info, expected)
     state = read_state(info.weights_dir, expected, file_dtype)
     model.load_state_dict(state, strict=True, assign=True)
     del state

@@ -29,6 +29,8 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from pushcut.common.conventions import DEFAULT_ACTION_HZ
+
 CONFIG_FILE = "config.json"
 STATS_FILE = "dataset_statistics.json"
 PREPROCESSOR_FILE = "preprocessor_config.json"
@@ -46,7 +48,6 @@ PROMPT = "In: What action should the robot take to {instruction}?\nOut:"
 EMPTY_TOKEN_ID = 29871  # Llama-2's "▁": appended when the prompt does not already end with it (as in training)
 STOP_TOKEN_ID = 2  # "</s>": closes the action slots (it was there at training time, attention is bidirectional)
 NORM_TYPES = ("bounds", "bounds_q99")
-DEFAULT_ACTION_HZ = 250.0 / 15.0  # pushcut.sim.env.DEFAULT_ACTION_HZ (not imported: that pulls in mujoco)
 # openvla-oft constants.py per platform, keyed by action dimension: (chunk, normalisation)
 PLATFORMS: dict[int, tuple[int, str]] = {14: (25, "bounds"), 7: (8, "bounds_q99")}
 
