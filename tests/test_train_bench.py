@@ -56,10 +56,12 @@ def test_train_benchmark_prints_numbers():
 
 @pytest.mark.benchmark
 def test_rollout_comparison_prints_speedup(micro_checkpoint):
-    from pushcut.train.bench import rollout_comparison
+    from pushcut.train.rollout_bench import rollout_comparison
 
     r = rollout_comparison(str(micro_checkpoint), "click_bell", groups=2, group_size=4, rollout_envs=8,
                            env_overrides={"image_width": 64, "image_height": 48, "step_limit": 16})  # fmt: skip
     print(f"\nours {r['ours_episodes_per_s']:.2f} ep/s, reference loop {r['simplevla_style_episodes_per_s']:.2f} "
           f"ep/s, speed-up {r['speedup']:.2f}x")  # fmt: skip
     assert r["episodes"] == 8 and r["speedup"] > 0
+    for split, total in ((r["ours_split_s"], r["ours_s"]), (r["simplevla_style_split_s"], r["simplevla_style_s"])):
+        assert split["forward"] > 0 and split["env"] > 0 and abs(sum(split.values()) - total) < 1e-6

@@ -8,6 +8,8 @@ Measured on the ``tiny`` preset (random weights; speed does not depend on the va
 - sft_samples_per_s: forward + backward + AdamW step on batches of ``sft_batch`` preprocessed samples (what
   ``pushcut train sft`` does minus data loading, which runs in DataLoader workers).
 
+The rollout and GRPO-step benchmarks (`bench-rollout`, `bench-grpo`) are in :mod:`pushcut.train.rollout_bench`.
+
 Computed (no weights needed): :func:`model_cost` counts the parameters of a preset by building its transformers
 sub-models on the ``meta`` device, and derives per-chunk forward FLOPs and memory from them:
 
@@ -22,10 +24,7 @@ sub-models on the ``meta`` device, and derives per-chunk forward FLOPs and memor
 
 from __future__ import annotations
 
-import contextlib
-import math
 import statistics
-import sys
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -228,109 +227,3 @@ def format_table(r: dict[str, Any]) -> str:
         lines += _fmt_cost(p["cost"])
     lines += _fmt_cost(r["openvla_oft_7b_cost"])
     return "\n".join(lines)
-
-
-def _simplevla_style_rollout(runner, pool, seeds: list[int], temperature: float, generator, step_limit: int) -> int:
-    """The reference loop (recipe.md §1.1, §1.4): every chunk step re-encodes all envs, done or not, the loop always
-    runs to the step limit, and the old log-probs are recomputed in a second forward pass afterwards."""
-    obs = pool.reset(seeds)
-    done = [False] * len(seeds)
-    stored = []
-    for _ in range(math.ceil(step_limit / runner.chunk)):
-        inputs = runner.prepare_observations(obs)
-        pred = runner.predict(inputs, temperature=temperature, generator=generator)
-        stored.append((inputs, pred.tokens))
-        results = pool.step_chunk([None if d else a for d, a in zip(done, pred.actions, strict=True)])
-        for i, res in enumerate(results):
-            if res is not None:
-                obs[i] = res.observation
-                done[i] = done[i] or res.terminated or res.truncated
-    with torch.no_grad():
-        for inputs, tokens in stored:
-            runner.policy.log_probs(runner.batch(inputs), torch.from_numpy(tokens), temperature)
-    return len(seeds)
-
-
-def rollout_comparison(
-    checkpoint: str,
-    task: str,
-    groups: int = 4,
-    group_size: int = 8,
-    rollout_envs: int = 16,
-    env_workers: int = 2,
-    temperature: float = 1.6,
-    env_overrides: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """Episodes/s of :func:`pushcut.train.rollout.rollout_groups` against the SimpleVLA-RL-style loop (one group
-    of G envs at a time, to the step limit, log-probs recomputed), same policy, task, seeds and worker count."""
-    from pushcut.sim.vector import EnvPool
-    from pushcut.train.evaluate import policy_env_overrides
-    from pushcut.train.inference import ChunkPolicy
-    from pushcut.train.rollout import rollout_groups
-
-    runner = ChunkPolicy.from_checkpoint(checkpoint)
-    overrides = policy_env_overrides(runner, env_overrides)
-    seeds = [200_000 + i for i in range(groups)]
-    with EnvPool(task, rollout_envs, overrides, num_workers=env_workers) as pool:
-        step_limit = pool.call("step_limit")[0]
-        start = time.perf_counter()
-        ours = rollout_groups(runner, pool, seeds, group_size, temperature, torch.Generator().manual_seed(0))
-        ours_s = time.perf_counter() - start
-    with EnvPool(task, group_size, overrides, num_workers=env_workers) as pool:
-        start = time.perf_counter()
-        gen = torch.Generator().manual_seed(0)
-        for seed in seeds:
-            _simplevla_style_rollout(runner, pool, [seed] * group_size, temperature, gen, step_limit)
-        ref_s = time.perf_counter() - start
-    episodes = groups * group_size
-    flat = [ep for g in ours for ep in g]
-    return {
-        "task": task,
-        "episodes": episodes,
-        "step_limit": step_limit,
-        "success_rate": sum(ep.success for ep in flat) / episodes,
-        "mean_length": sum(ep.length for ep in flat) / episodes,
-        "ours_episodes_per_s": episodes / ours_s,
-        "simplevla_style_episodes_per_s": episodes / ref_s,
-        "speedup": ref_s / ours_s,
-    }
-
-
-def grpo_step_timing(
-    checkpoint: str,
-    task: str = "click_bell",
-    steps: int = 3,
-    groups_per_step: int = 8,
-    group_size: int = 8,
-    rollout_envs: int = 16,
-    env_workers: int = 2,
-    step_limit: int | None = 48,
-) -> dict[str, Any]:
-    """Wall time of GRPO steps from ``checkpoint``, split into rollout and update (medians over the steps after
-    the first, which also starts the env workers). Dynamic sampling is off, so every step samples and trains on
-    exactly ``groups_per_step`` groups whatever the checkpoint's success rate: the cost of the recipe's batch."""
-    import tempfile
-
-    from pushcut.train.grpo import GRPOConfig, train_grpo
-
-    if steps < 2:
-        raise ValueError(f"steps must be >= 2 (the first one is warm-up), got {steps}")
-    with tempfile.TemporaryDirectory(prefix="pushcut-bench-grpo-") as out:
-        config = GRPOConfig(
-            init=checkpoint, tasks=(task,), out=out, steps=steps, groups_per_step=groups_per_step,
-            group_size=group_size, rollout_envs=rollout_envs, env_workers=env_workers, val_every=0,
-            dynamic_sampling=False, mini_batches=min(4, group_size), progress=False,
-            env_overrides={"step_limit": step_limit} if step_limit else {},
-        )  # fmt: skip
-        with contextlib.redirect_stdout(sys.stderr):  # GRPO's progress lines; stdout is this benchmark's result
-            history = train_grpo(config)["history"][1:]
-    median = lambda key: statistics.median(h[key] for h in history)  # noqa: E731
-    return {
-        "task": task,
-        "steps_timed": len(history),
-        "trajectories_per_step": groups_per_step * group_size,
-        "rollout_s": median("timing_s/rollout"),
-        "update_s": median("timing_s/update"),
-        "step_s": median("timing_s/step"),
-        "sampled_success_rate": statistics.mean(h["rollout/success_rate"] for h in history),
-    }

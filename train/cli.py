@@ -289,7 +289,7 @@ def bench_grpo(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """GRPO step time split into rollout and update, for the recipe's batch (dynamic sampling off)."""
-    from pushcut.train.bench import grpo_step_timing
+    from pushcut.train.rollout_bench import grpo_step_timing
 
     try:
         r = grpo_step_timing(str(checkpoint), task, steps, groups_per_step, group_size, rollout_envs, env_workers,
@@ -319,7 +319,7 @@ def bench_rollout(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """GRPO rollout episodes/s: ours (early exit, log-probs kept) vs a SimpleVLA-RL-style loop."""
-    from pushcut.train.bench import rollout_comparison
+    from pushcut.train.rollout_bench import format_split, rollout_comparison
 
     overrides = {"step_limit": step_limit} if step_limit else None
     r = rollout_comparison(
@@ -331,5 +331,7 @@ def bench_rollout(
     typer.echo(
         f"{task} (step limit {r['step_limit']}, {r['episodes']} episodes, sampled success {r['success_rate']:.0%}, "
         f"mean length {r['mean_length']:.1f}): ours {r['ours_episodes_per_s']:.2f} episodes/s, SimpleVLA-RL-style "
-        f"{r['simplevla_style_episodes_per_s']:.2f} episodes/s, speed-up {r['speedup']:.2f}x"
+        f"{r['simplevla_style_episodes_per_s']:.2f} episodes/s, speed-up {r['speedup']:.2f}x\n"
+        f"  ours               {r['ours_s']:.2f} s: {format_split(r['ours_split_s'])}\n"
+        f"  SimpleVLA-RL-style {r['simplevla_style_s']:.2f} s: {format_split(r['simplevla_style_split_s'])}"
     )
