@@ -241,3 +241,46 @@ def bench(
     _check_task(task)
     results = run_benchmarks(task, steps, rounds=rounds)
     typer.echo(json.dumps(results, indent=1) if as_json else format_table(results))
+
+
+@app.command()
+def urdf(
+    out: Annotated[Path | None, typer.Option("--out", help="Write the Piper URDF here (.urdf).")] = None,
+    dual: Annotated[bool, typer.Option("--dual", help="Both arms at their mounts, prefixed left_/right_.")] = False,
+    check: Annotated[Path | None, typer.Option("--check", help="Check this URDF instead of writing one.")] = None,
+    render: Annotated[Path | None, typer.Option("--render", help="Also render it in SAPIEN to this PNG.")] = None,
+) -> None:
+    """The Piper arm with its gripper as URDF, from piper_spec's DH table (the MuJoCo model's shapes and masses);
+    loaded into SAPIEN to check its joint layout and kinematics."""
+    from pushcut.sim.piper_urdf import write_urdf
+    from pushcut.sim.sapien.arm import load_piper
+    from pushcut.sim.sapien.device import SapienUnavailable, VulkanUnavailable, import_sapien, require_vulkan
+    from pushcut.sim.urdf_layout import PiperURDFError
+
+    if (out is None) == (check is None):
+        fail("give exactly one of --out FILE.urdf (write the Piper's URDF) or --check FILE.urdf (check one)")
+    if out is not None:
+        _check_writable_file(out, (".urdf",))
+    if render is not None:
+        _check_writable_file(render, (".png",))
+    try:
+        if render is not None:
+            require_vulkan()  # before anything is written
+        path = write_urdf(out, dual) if out is not None else check
+        sapien = import_sapien()
+        piper = load_piper(sapien.Scene([sapien.physx.PhysxCpuSystem()]), path, visuals=False)
+        if render is not None:
+            import imageio.v3 as iio
+
+            from pushcut.sim.sapien.preview import PreviewCamera, render_piper
+
+            camera = PreviewCamera((0.0, -1.6, 1.4), (0.0, -0.3, 0.9)) if len(piper.layout.prefixes) == 2 else None
+            iio.imwrite(render, render_piper(path, camera=camera))
+    except (PiperURDFError, VulkanUnavailable, SapienUnavailable) as error:
+        fail(str(error))
+    arms = ", ".join(repr(p.rstrip("_")) for p in piper.layout.prefixes) if piper.layout.prefixes != ("",) else "one"
+    typer.echo(
+        f"{'wrote' if out is not None else 'checked'} {path}: the Piper's layout, arms: {arms} (joint1..6 revolute, "
+        f"finger_a/finger_b prismatic); SAPIEN loads it and its flange matches piper_spec's kinematics within 1 mm"
+        + (f"; rendered {render}" if render is not None else "")
+    )

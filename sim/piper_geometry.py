@@ -59,8 +59,14 @@ LINK_INERTIA_KG_M2 = 0.001  # each principal moment
 LINK_CAPSULE_RADII = (0.04, 0.035, 0.03, 0.03, 0.03)  # links 1..5
 LINK_COLOURS: tuple[RGBA, ...] = (SILVER, SILVER, SILVER, DARK, DARK)
 BASE_RADIUS = 0.05
-# Fingers carry no explicit inertia: mass and inertia of their box at this density (MuJoCo's default).
-FINGER_DENSITY_KG_M3 = 1000.0
+# The base and the fingers carry no explicit inertia: that of their shape at this density (MuJoCo's default).
+GEOM_DENSITY_KG_M3 = 1000.0
+
+# Collision filtering with the same bits in both engines (MuJoCo's contype / conaffinity, SAPIEN's collision groups
+# g0 / g1; two shapes collide iff type_a & affinity_b or type_b & affinity_a): the arm's shapes touch the world and the
+# objects, never each other (nor the other arm).
+ARM_COLLISION_BITS = (2, 1)
+WORLD_COLLISION_BITS = (1, 3)
 
 # Joint dynamics: viscous damping (N m s / rad, N s / m) and reflected rotor inertia (armature; MuJoCo only, URDF
 # has no field for it).
@@ -129,6 +135,13 @@ def box_inertia(half: tuple[float, ...], density: float) -> tuple[float, np.ndar
     x, y, z = (2 * h for h in half)
     mass = density * x * y * z
     return mass, mass / 12 * np.array([y * y + z * z, x * x + z * z, x * x + y * y])
+
+
+def cylinder_inertia(radius: float, half_length: float, density: float) -> tuple[float, np.ndarray]:
+    """Mass and principal moments (about the centre) of a solid cylinder along z."""
+    mass = density * math.pi * radius**2 * 2 * half_length
+    side = mass * (3 * radius**2 + (2 * half_length) ** 2) / 12
+    return mass, np.array([side, side, mass * radius**2 / 2])
 
 
 def wrist_camera_rotation() -> np.ndarray:

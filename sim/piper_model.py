@@ -22,7 +22,7 @@ from pushcut.sim import piper_spec as spec
 from pushcut.sim.geometry import mat_to_quat
 from pushcut.sim.piper_geometry import Shape
 
-ARM_GEOM_COLLISION = 'contype="2" conaffinity="1"'
+ARM_GEOM_COLLISION = 'contype="{}" conaffinity="{}"'.format(*geometry.ARM_COLLISION_BITS)
 # Position servo gains per joint (N m / rad); with gravity compensation on every link the tracking lag at 3 rad/s
 # is a few milliradians.
 JOINT_KP = (400.0, 400.0, 300.0, 120.0, 80.0, 60.0)

@@ -1,0 +1,6 @@
+"""SAPIEN (RoboTwin's engine) as pushcut's second world (issue 26; in progress).
+
+Nothing here imports SAPIEN at import time: `device.import_sapien()` does, after pointing the Vulkan loader at a
+device (`device.py`). `arm.py` loads a Piper URDF (written by `pushcut.sim.piper_urdf`, checked by
+`pushcut.sim.urdf_layout`) into a SAPIEN scene; `preview.py` renders it with SAPIEN's rasteriser.
+"""
