@@ -69,8 +69,11 @@ def run(
     servo_hz: Annotated[float, typer.Option("--servo-hz", help="Executor loop rate.")] = 100.0,
     chunking: Annotated[
         str,
-        typer.Option("--chunking", help="'sync': play each chunk, then ask (as simulation executes; default); "
-                     "'async': ask while playing, drop stale actions, crossfade."),
+        typer.Option(
+            "--chunking",
+            help="'sync': play each chunk, then ask (as simulation executes; default); "
+            "'async': ask while playing, drop stale actions, crossfade.",
+        ),
     ] = "sync",
     no_home: Annotated[
         bool, typer.Option("--no-home", help="piper: do not move to the ready pose before each trial.")
