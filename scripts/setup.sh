@@ -56,3 +56,6 @@ if ! .venv/bin/python -c "import importlib.util, sys; sys.exit(importlib.util.fi
   echo "setup: installing timm (--no-deps)"
   pip_install --no-deps "timm>=1.0.29,<1.1"
 fi
+
+# SAPIEN's share (issue 26): the Vulkan device its renderer needs (Mesa >= 24's lavapipe) and one cv2 (headless).
+bash scripts/setup_sapien.sh

@@ -41,8 +41,9 @@ def pose_matrix(pose: Any) -> np.ndarray:
 @dataclass
 class SapienPiper:
     """A loaded Piper articulation: per arm prefix, its joints' qpos indices (joint1..6, finger_a, finger_b), base
-    and flange links."""
+    and flange links. It holds its scene: SAPIEN removes the links of a scene that is garbage-collected."""
 
+    scene: Any
     articulation: Any
     layout: PiperLayout
     qpos_index: dict[str, np.ndarray]
@@ -122,6 +123,7 @@ def load_piper(scene: Any, urdf: str | Path, root_pose: np.ndarray | None = None
     links = {link.name: link for link in articulation.get_links()}
     joints = {joint.name: joint for joint in articulation.get_joints()}
     piper = SapienPiper(
+        scene,
         articulation,
         layout,
         {p: np.array([names.index(n) for n in movable_joint_names(p)]) for p in layout.prefixes},
