@@ -263,9 +263,10 @@ def urdf(
         _check_writable_file(out, (".urdf",))
     if render is not None:
         _check_writable_file(render, (".png",))
+    device = None
     try:
         if render is not None:
-            require_vulkan()  # before anything is written
+            device = require_vulkan()  # before anything is written
         path = write_urdf(out, dual) if out is not None else check
         sapien = import_sapien()
         piper = load_piper(sapien.Scene([sapien.physx.PhysxCpuSystem()]), path, visuals=False)
@@ -282,5 +283,5 @@ def urdf(
     typer.echo(
         f"{'wrote' if out is not None else 'checked'} {path}: the Piper's layout, arms: {arms} (joint1..6 revolute, "
         f"finger_a/finger_b prismatic); SAPIEN loads it and its flange matches piper_spec's kinematics within 1 mm"
-        + (f"; rendered {render}" if render is not None else "")
+        + (f"; rendered {render} ({device.summary})" if device is not None else "")
     )
