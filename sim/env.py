@@ -309,23 +309,65 @@ class DualPiperEnv(gym.Env):
         return obs, reward, self.success, truncated, self._info()
 
     def step_chunk(self, actions) -> ChunkResult:
-        """Execute actions (k, 14), stopping early on success or at the step limit; render once at the end."""
+        """Execute actions (k, 14), stopping early on success or at the step limit; render once at the end.
+        (:func:`pushcut.sim.chunk_step.step_chunks` with this env alone: the phases below.)"""
+        from pushcut.sim.chunk_step import step_chunks
+
+        (result,) = step_chunks([self], [actions])
+        if isinstance(result, Exception):
+            raise result
+        return result
+
+    # ------------------------------------------------------------------ the phases of step_chunk
+    def begin_chunk(self, actions) -> tuple[int, np.ndarray] | None:
+        """Validate a chunk (a ValueError before anything moves) and, unless the episode is over, play it on the
+        servo; returns the actions it may execute (up to the step limit) and the servo clock at each of their ticks,
+        or None when the episode is over."""
         chunk = np.asarray(actions, dtype=float)
         if chunk.ndim != 2 or chunk.shape[1] != spec.ACTION_DIM or len(chunk) == 0:
             raise ValueError(f"action chunk must have shape (k, 14) with k >= 1, got shape {chunk.shape}")
         targets = np.stack([self.validate_action(a) for a in chunk])  # validate all before moving anything
-        executed = 0
-        if not (self.success or self.elapsed_steps >= self.step_limit):
-            self.servo.play(targets, self._clock)
-        for _ in targets:
+        if self.success or self.elapsed_steps >= self.step_limit:
+            return None
+        self.servo.play(targets, self._clock)
+        count = min(len(targets), self.step_limit - self.elapsed_steps)
+        clock, times, timestep = self._clock, [], self.model.opt.timestep
+        for _ in range(count):
+            for nstep in self._tick_steps:  # accumulated exactly as _advance / play_commands advance the clock
+                times.append(clock)
+                clock += nstep * timestep
+        return count, np.array(times)
+
+    def play_commands(self, commands: np.ndarray, count: int) -> int:
+        """Execute up to ``count`` actions under servo commands given per tick (``commands`` (ticks, 14), as the
+        servo computed them for :meth:`begin_chunk`'s ticks), stopping on success or at the step limit: what
+        :meth:`_advance` does per action. Returns the actions executed (the servo is the caller's to settle)."""
+        ctrl = np.array(commands, dtype=float)
+        ctrl[:, [spec.LEFT_GRIPPER_INDEX, spec.RIGHT_GRIPPER_INDEX]] *= spec.FINGER_STROKE_M  # actuator_controls
+        timestep, per, executed = self.model.opt.timestep, len(self._tick_steps), 0
+        for action in range(count):
             if self.success or self.elapsed_steps >= self.step_limit:
                 break
-            self._advance()
+            for k, nstep in enumerate(self._tick_steps, start=action * per):
+                self.data.ctrl[:] = ctrl[k]
+                self.advance_physics(nstep)
+                self._clock += nstep * timestep
+            self._target = np.array(commands[(action + 1) * per - 1], dtype=float)
+            self.elapsed_steps += 1
+            self.update_success()
             executed += 1
+        return executed
+
+    def end_chunk(self, executed: int) -> ChunkResult:
+        """The observation (rendered) and outcome after a chunk."""
         truncated = self.elapsed_steps >= self.step_limit and not self.success
         return ChunkResult(
             self.get_obs(), 1.0 if self.success else 0.0, self.success, truncated, executed, self._info()
         )
+
+    @property
+    def ticks_per_action(self) -> int:
+        return len(self._tick_steps)
 
     def _advance(self) -> None:
         """One action period under the servo's plan: a command per servo tick, physics, then the success check."""

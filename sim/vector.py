@@ -96,11 +96,16 @@ def _worker(conn: Connection, envs_spec: list[tuple[int, str]], overrides: dict,
             if name == "close":
                 break
             replies = []
+            stepped = _step_chunks(envs, payload)
             for index, method, args in payload:
                 env = envs[index]
                 try:
-                    if method == "reset":
-                        result: Any = env.reset(seed=args[0])[0]
+                    if index in stepped:
+                        result: Any = stepped[index]
+                        if isinstance(result, Exception):
+                            raise result
+                    elif method == "reset":
+                        result = env.reset(seed=args[0])[0]
                     else:
                         attribute = getattr(env, method)
                         result = attribute(*args) if callable(attribute) else attribute
@@ -112,6 +117,21 @@ def _worker(conn: Connection, envs_spec: list[tuple[int, str]], overrides: dict,
         for env in envs.values():
             env.close()
         conn.close()
+
+
+def _step_chunks(envs: dict[int, Any], payload: list[tuple[int, str, tuple]]) -> dict[int, Any]:
+    """The worker's step_chunk requests, all its envs together (pushcut.sim.chunk_step: the servo work of all envs
+    in one go, results exactly those of env.step_chunk per env): env index -> ChunkResult or the exception."""
+    from pushcut.sim.chunk_step import step_chunks
+
+    requests = [(index, args[0]) for index, method, args in payload if method == "step_chunk" and len(args) == 1]
+    if not requests:
+        return {}
+    try:
+        results = step_chunks([envs[index] for index, _ in requests], [chunk for _, chunk in requests])
+    except Exception as error:  # not an env's own error (those come back per env): every request gets it
+        results = [error] * len(requests)
+    return {index: result for (index, _), result in zip(requests, results, strict=True)}
 
 
 class EnvPool:

@@ -1,4 +1,5 @@
-"""Rollouts (train/rollout.py): groups share initial states, kept log-probs equal a fresh forward pass, masks."""
+"""Rollouts (train/rollout.py): groups share initial states, kept log-probs equal a fresh forward pass, masks; the
+pool's workers (several envs stepped at once) give exactly the episodes of envs stepped the per-tick way."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
+from chunk_reference import PerTickEnvs  # noqa: E402
 from conftest import SMALL_IMAGES  # noqa: E402
 
 from pushcut.sim.vector import EnvPool  # noqa: E402
@@ -61,3 +63,20 @@ def test_greedy_episodes_are_reproducible_and_record_video(policy, pool):
         run_episodes(policy, pool, [1] * 5)
     with pytest.raises(ValueError, match="cannot hold one group"):
         rollout_groups(policy, pool, [1], group_size=8, temperature=1.0)
+
+
+def test_rollouts_are_those_of_envs_stepped_per_tick(policy, pool):
+    """Same seeds and generator: the pool (workers stepping their envs' chunks together) and in-process envs stepped
+    the per-tick way sample the same tokens, see the same images and end the same way."""
+    overrides = policy_env_overrides(policy, {**SMALL_IMAGES, "step_limit": STEP_LIMIT})
+    reference = PerTickEnvs("click_bell", pool.num_envs, overrides)
+    try:
+        runs = [rollout_groups(policy, envs, [30, 31], 2, 1.6, torch.Generator().manual_seed(5)) for envs in
+                (pool, reference)]  # fmt: skip
+    finally:
+        reference.close()
+    (ours, per_tick) = ([ep for g in run for ep in g] for run in runs)
+    for a, b in zip(ours, per_tick, strict=True):
+        assert (a.success, a.length) == (b.success, b.length)
+        for key in ("images", "proprio", "tokens", "log_probs", "valid"):
+            np.testing.assert_array_equal(getattr(a, key), getattr(b, key), err_msg=key)

@@ -87,6 +87,81 @@ def rate_limit(
     return command, (command - last) / dt
 
 
+def rate_limit_rows(
+    last: np.ndarray, v0: np.ndarray, last_target: np.ndarray, target: np.ndarray, dt: float, lim: RateLimits
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`rate_limit` for n independent rows (n, D) in one call (several envs' profiles, one servo tick): row i
+    of the command and velocity is bit for bit what ``rate_limit`` returns for row i, with its early returns taken
+    per row; the third result marks the rows returned as their target (``rate_limit``'s ``command is target``)."""
+    error = target - last
+    exact = error / dt
+    stop = target + exact * np.abs(exact) * lim.half_inv_accel
+    within = (
+        (np.abs(exact) <= lim.max_speed)
+        & (np.abs(exact - v0) <= lim.max_accel * dt)
+        & (np.abs(stop - lim.middle) <= lim.half_range)
+    )
+    fast = within.all(axis=-1) & (last == last_target).all(axis=-1)
+    distances = np.maximum(np.stack((np.abs(error), lim.high - last, last - lim.low)), 0.0)
+    braking = 2.0 * distances / (np.sqrt(dt * dt + 2.0 * distances * lim.inv_accel) + dt)
+    direction = np.sign(error)
+    target_speed = direction * (target - last_target) / dt
+    approach = np.maximum(target_speed + braking[0], lim.approach_floor)
+    desired = direction * np.minimum(distances[0] / dt, approach)
+    accel_step = lim.max_accel * dt
+    up = np.minimum(np.minimum(lim.max_speed, v0 + accel_step), braking[1])
+    down = np.maximum(np.maximum(-lim.max_speed, v0 - accel_step), -braking[2])
+    infeasible = down > up
+    up = np.where(infeasible, np.minimum(lim.max_speed, braking[1]), up)
+    down = np.where(infeasible, np.maximum(-lim.max_speed, -braking[2]), down)
+    velocity = np.minimum(np.maximum(desired, down), up)
+    on_target = velocity == exact
+    command = np.where(on_target, target, last + velocity * dt)
+    command = np.minimum(np.maximum(command, np.minimum(lim.low, last)), np.maximum(lim.high, last))
+    same = fast | on_target.all(axis=-1)
+    return np.where(same[:, None], target, command), np.where(same[:, None], exact, (command - last) / dt), same
+
+
+@dataclass(frozen=True, eq=False)
+class ProfileRun:
+    """What several :class:`RateProfile` s return over K ticks (:func:`run_profiles`), one row per profile."""
+
+    commands: np.ndarray  # (n, K, D)
+    velocities: np.ndarray  # (n, K, D)
+    targets: np.ndarray  # (n, K, D): the targets clamped to the envelope, as ``RateProfile.step`` keeps them
+    limited: np.ndarray  # (n, K) bool: ticks that ``RateProfile.step`` counts in ``limited_ticks``
+
+    def commit(self, profile: RateProfile, row: int, ticks: int) -> None:
+        """Put ``profile`` (row ``row``) where ``ticks`` calls of ``step`` would have left it."""
+        k = ticks - 1
+        profile.command, profile.velocity = self.commands[row, k].copy(), self.velocities[row, k].copy()
+        profile.target = self.targets[row, k].copy()
+        profile.ticks += ticks
+        profile.limited_ticks += int(self.limited[row, :ticks].sum())
+
+
+def run_profiles(profiles: list[RateProfile], targets: np.ndarray) -> ProfileRun:
+    """``profiles[i].step(targets[i, k])`` for k = 0 .. K-1, for every profile at once (one :func:`rate_limit_rows`
+    call per tick) and without changing them: :meth:`ProfileRun.commit` sets each to its state after the ticks it
+    really played. The profiles must share limits, dt and tolerance."""
+    first = profiles[0]
+    lim, dt = first.limits, first.dt
+    if any(p.limits is not lim or p.dt != dt or p.tolerance != first.tolerance for p in profiles):
+        raise ValueError("run_profiles needs profiles with the same limits, dt and tolerance")
+    clamped = np.minimum(np.maximum(np.asarray(targets, dtype=float), lim.low), lim.high)
+    commands, velocities = np.empty_like(clamped), np.empty_like(clamped)
+    limited = np.zeros(clamped.shape[:2], dtype=bool)
+    last = np.stack([p.command for p in profiles])
+    v0 = np.stack([p.velocity for p in profiles])
+    last_target = np.stack([p.target for p in profiles])
+    for k in range(clamped.shape[1]):
+        target = clamped[:, k]
+        last, v0, same = rate_limit_rows(last, v0, last_target, target, dt, lim)
+        commands[:, k], velocities[:, k], last_target = last, v0, target
+        limited[:, k] = ~same & (np.abs(last - target).max(axis=-1) > first.tolerance)
+    return ProfileRun(commands, velocities, clamped, limited)
+
+
 class RateProfile:
     """:func:`rate_limit` with its state (last command, its velocity, the last target), one call per servo tick.
     ``limited_ticks`` counts the ticks on which it changed the target by more than ``tolerance``."""

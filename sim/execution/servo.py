@@ -79,6 +79,21 @@ class ChunkServo:
         """The joint command of the servo tick at ``t`` (call once per tick, in time order)."""
         return self.profile.step(self.value(t))
 
+    def targets(self, times: np.ndarray) -> np.ndarray:
+        """The plan's values at the ticks ``times`` (k,), ascending — what :meth:`command` would hand the rate profile
+        at them — all at once, leaving the plan where it is (:meth:`advance` it past the ticks really played).
+        :func:`~pushcut.sim.execution.rate.run_profiles` turns them into commands, several envs together."""
+        if self.plan is None:
+            raise ValueError("no plan: play a chunk first")
+        if self.plan.smoothing_s > 0.0:
+            return self.plan.smoothed_many(times)
+        index, values = self.plan.index, []
+        for t in times:
+            self.plan.advance(t)
+            values.append(self.plan.value(t))
+        self.plan.index = index
+        return np.array(values)
+
     def advance(self, t: float) -> int:
         """Actions of the plan reached by ``t`` since the last call."""
         return 0 if self.plan is None else self.plan.advance(t)
