@@ -136,6 +136,8 @@ def test_the_twin_through_the_executor_follows_the_simulator_for_the_same_chunks
         source.close()
         robot.close()
     twin_states = [state for _, state in source.requests]  # observed at each chunk boundary
+    if robot.slipped_s > 0.02:  # the machine could not keep the twin in real time: nothing to judge
+        pytest.skip(f"the twin's clock slipped {robot.slipped_s:.2f} s behind the wall clock (a loaded machine)")
     assert report.reason == "max_actions" and report.smoothed_ticks == 0 and not report.safety_events
     assert robot.success()
     n = min(len(twin_states), len(sim_states))
