@@ -92,26 +92,36 @@ def experts(
     task: Annotated[list[str] | None, typer.Option("--task", help="Task(s); default: all.")] = None,
     seeds: Annotated[int, typer.Option("--seeds", help="Seeds 0..N-1 per task.")] = 50,
     randomization: Annotated[str, typer.Option(help="'clean' or 'randomized'.")] = "clean",
+    strategy: Annotated[
+        str | None, typer.Option("--strategy", help="The expert's strategy where it has several (move_can_pot: push).")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Measure each scripted expert's success rate over fixed seeds (no rendering)."""
     from tqdm import tqdm
 
     from pushcut.sim.demos import run_expert
-    from pushcut.sim.registry import make, task_names
+    from pushcut.sim.registry import get_task, make, task_names
 
     names = task or task_names()
     for name in names:
         _check_task(name)
+        offered = get_task(name).expert_strategies
+        if strategy is not None and strategy not in offered:
+            has = f"; it has {', '.join(offered)}" if offered else ""
+            fail(f"{name}'s expert has no strategy {strategy!r}{has}")
     rows = []
     for name in names:
         env = make(name, cameras=(), randomization=randomization)
+        if strategy is not None:
+            env.task.expert_strategy = strategy
         results = [run_expert(env, s) for s in tqdm(range(seeds), desc=name, disable=as_json)]
         env.close()
         ok = [r for r in results if r.success]
         rows.append(
             {
                 "task": name,
+                "expert_strategy": env.task.expert_strategy,
                 "seeds": seeds,
                 "successes": len(ok),
                 "success_rate": len(ok) / seeds,
@@ -125,8 +135,9 @@ def experts(
         typer.echo(json.dumps(rows, indent=1))
         return
     for r in rows:
+        expert = f" ({r['expert_strategy']})" if r["expert_strategy"] else ""
         typer.echo(
-            f"{r['task']:<20} expert success {r['successes']}/{r['seeds']} = {r['success_rate']:.0%}, "
+            f"{r['task']:<20} expert{expert} success {r['successes']}/{r['seeds']} = {r['success_rate']:.0%}, "
             f"length mean {r['mean_length']:.1f} max {r['max_length']}, failed seeds {r['failed_seeds']}, "
             f"strategies {r['strategies']}"
         )

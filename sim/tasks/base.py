@@ -32,6 +32,10 @@ class Task(abc.ABC):
     unseen_instructions: ClassVar[tuple[str, ...]]
     # Every way this task deviates from RoboTwin 2.0 and why.
     adaptations: ClassVar[tuple[str, ...]] = ()
+    # The strategies (sim/strategy.py names) the scripted expert can follow, where it has more than one;
+    # `expert_strategy` picks the one `expert(env)` follows (move_can_pot: "grasp" or "push").
+    expert_strategies: ClassVar[tuple[str, ...]] = ()
+    expert_strategy: str | None = None
 
     @abc.abstractmethod
     def objects_xml(self) -> str:

@@ -5,17 +5,26 @@ y in [0.05, 0.15], at least 0.3 m from the pot (RoboTwin's rejection sampling, w
 |x| = 0.3). The arm on the can's side grasps the can from the side, carries it to 0.18 m beside the pot on its own
 side, puts it down upright, opens and retreats. Success: the can is on its arm's side of the pot with
 |dx| < 0.2 and |dy| < 0.035 (can - pot), its axis tilted less than 15 deg from vertical, not raised above the pot's
-bottom (can z <= pot z + 0.001, both origins at their bottoms) and both grippers open (> 0.8).
+bottom (can z <= pot z + 0.001, both origins at their bottoms) and both grippers open (> 0.8). The can's friction is
+RoboTwin's scene material (0.5) in all its contacts; until issue 27 it was 1.5 against the table and the fingers, and
+a can pushed more than r / mu = 1.9 cm above the table tipped over instead of sliding (at 0.5: 5.6 cm).
+
+A second scripted strategy, `expert_strategy = "push"` (issue 27: the paper's "pushcut"), never grasps: the arm
+closes its gripper into a paddle, comes down behind the can and pushes it upright along the table, in a straight line
+through the success window, with one finger's outer face low on the can's side (sim/push.py); then it backs off,
+rises and opens. Where the first push leaves the can outside the window it plans another from where the can stopped.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import partial
 
 import numpy as np
 
 from pushcut.sim.expert import GRIPPER_CLOSED, GRIPPER_OPEN, ExpertController, side_grasp_poses
 from pushcut.sim.geometry import quat_to_mat, yaw_quat
+from pushcut.sim.push import PaddleGeometry, plan_push
 from pushcut.sim.randomization import KeepOutZone
 from pushcut.sim.tasks.base import Task, arm_for_x
 
@@ -31,12 +40,24 @@ TARGET_OFFSET = 0.18
 DX_TOLERANCE = 0.2
 DY_TOLERANCE = 0.035
 MAX_TILT_DEG = 15.0
+CAN_FRICTION = 0.5  # RoboTwin's scene material; a can pushed above CAN_RADIUS / CAN_FRICTION tips over
+# The push expert (sim/push.py): through the window shrunk by WINDOW_MARGIN, directions within +-30 deg of the
+# window's centre, fingertips PUSH_TIP_CLEARANCE above the table, at PUSH_SPEED; at most PUSH_ATTEMPTS pushes.
+WINDOW_MARGIN = 0.01
+PUSH_ANGLES_DEG = tuple(range(-30, 31, 5))
+PUSH_PITCHES_DEG = (0, 10, 20, 30, 40, 50)
+PUSH_TIP_CLEARANCE = 0.025  # the gripper's lowest point over the table: the contact ~2.8 cm up the can
+PUSH_SPEED = 0.1
+PUSH_CLEAR_HEIGHT = 0.16  # TCP height over the table when moving above the can
+PUSH_ATTEMPTS = 2
 
 
 class MoveCanPot(Task):
     name = "move_can_pot"
     step_limit = 110
     description = "Move the can next to the pot with the arm on the can's side and put it down upright."
+    expert_strategies = ("grasp", "push")
+    expert_strategy = "grasp"
     seen_instructions = (
         "Move the can next to the pot with the {arm} arm.",
         "Use the {arm} arm to place the can beside the pot.",
@@ -86,7 +107,9 @@ class MoveCanPot(Task):
 
     def objects_xml(self) -> str:
         collide = 'contype="1" conaffinity="3"'
-        grip = 'friction="1.5 0.02 0.001" condim="4"'
+        # RoboTwin's scene material, static = dynamic friction 0.5 (setup_scene), for every contact of the can:
+        # priority="1" makes its coefficient govern (MuJoCo otherwise takes the larger: the table's 1, a finger's 1.5).
+        grip = f'friction="{CAN_FRICTION} 0.02 0.001" condim="4" priority="1"'
         pot_rgba = "0.45 0.45 0.48 1"
         mid = POT_RADIUS - POT_WALL / 2
         half_len = np.pi * mid / POT_SEGMENTS * 1.08  # segments overlap slightly: no gaps in the ring
@@ -164,7 +187,14 @@ class MoveCanPot(Task):
             and can[2] <= pot[2] + 0.001
         )
 
-    def expert(self, env) -> Iterator[np.ndarray]:
+    def expert(self, env, strategy: str | None = None) -> Iterator[np.ndarray]:
+        """The scripted demonstration: `strategy` (default `expert_strategy`) "grasp" or "push"."""
+        strategy = strategy or self.expert_strategy
+        if strategy not in self.expert_strategies:
+            raise ValueError(f"move_can_pot's expert has strategies {self.expert_strategies}, not {strategy!r}")
+        return self._push(env) if strategy == "push" else self._grasp(env)
+
+    def _grasp(self, env) -> Iterator[np.ndarray]:
         ctrl = ExpertController(env)
         arm = self.arm
         can = env.body_position("can")
@@ -189,6 +219,51 @@ class MoveCanPot(Task):
         yield from ctrl.grip(**{arm: GRIPPER_OPEN}, steps=6)
         yield from ctrl.move_linear(**{arm: retreat}, speed=0.2)
         yield from ctrl.hold(5)
+
+    def _push(self, env) -> Iterator[np.ndarray]:
+        ctrl = ExpertController(env)
+        arm, gripper = self.arm, f"{self.arm}_gripper"
+        paddle = PaddleGeometry(env, arm)
+        for attempt in range(PUSH_ATTEMPTS):
+            can, pot = env.body_position("can")[:2], env.body_position("pot")[:2]
+            centre = pot + np.array([self.side * (POT_RADIUS + CAN_RADIUS + DX_TOLERANCE) / 2, 0.0])
+            plan = plan_push(
+                ctrl, paddle, arm, can, CAN_RADIUS, CAN_HEIGHT, partial(self._stroke, can, pot),
+                centre - can, PUSH_ANGLES_DEG, PUSH_PITCHES_DEG, PUSH_TIP_CLEARANCE, PUSH_CLEAR_HEIGHT,
+            )  # fmt: skip
+            if attempt == 0:
+                yield from ctrl.move(**{arm: plan.above}, **{gripper: GRIPPER_CLOSED})
+            else:
+                yield from ctrl.move_linear(**{arm: plan.above}, speed=0.3)
+            yield from ctrl.move_linear(**{arm: plan.pre}, speed=0.25)
+            yield from ctrl.move_linear(**{arm: plan.contact}, speed=PUSH_SPEED)
+            yield from ctrl.move_linear(**{arm: plan.end}, speed=PUSH_SPEED)
+            yield from ctrl.move_linear(**{arm: plan.end.moved([*(-0.015 * plan.normal), 0.0])}, speed=0.2)
+            yield from ctrl.move_linear(**{arm: plan.lift}, speed=0.3)
+            yield from ctrl.grip(**{arm: GRIPPER_OPEN}, steps=6)  # success needs open grippers
+            yield from ctrl.hold(2)
+            if env.success:
+                return
+            yield from ctrl.grip(**{arm: GRIPPER_CLOSED}, steps=4)
+        yield from ctrl.grip(**{arm: GRIPPER_OPEN}, steps=6)
+        yield from ctrl.hold(5)
+
+    def _stroke(self, can: np.ndarray, pot: np.ndarray, normal: np.ndarray) -> float | None:
+        """How far to push the can from `can` along `normal` to the middle of its path through the success window
+        (shrunk by WINDOW_MARGIN); None if the line misses it."""
+        low = np.array([POT_RADIUS + CAN_RADIUS + WINDOW_MARGIN, -DY_TOLERANCE + WINDOW_MARGIN])
+        high = np.array([DX_TOLERANCE - WINDOW_MARGIN, DY_TOLERANCE - WINDOW_MARGIN])
+        flip = np.array([self.side, 1.0])  # the window in the arm's side's frame: x away from the pot
+        start, direction = (can - pot) * flip, normal * flip
+        enter, leave = 0.0, np.inf
+        for k in range(2):
+            if abs(direction[k]) < 1e-9:
+                if not low[k] <= start[k] <= high[k]:
+                    return None
+                continue
+            a, b = (low[k] - start[k]) / direction[k], (high[k] - start[k]) / direction[k]
+            enter, leave = max(enter, min(a, b)), min(leave, max(a, b))
+        return (enter + leave) / 2 if leave > enter else None
 
     def keep_out_zones(self, env) -> list[KeepOutZone]:
         return [
