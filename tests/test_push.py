@@ -16,7 +16,7 @@ from pushcut.sim.geometry import quat_to_mat
 from pushcut.sim.push import PaddleGeometry, paddle_rotation
 from pushcut.sim.registry import make
 
-PUSH_SEEDS = (1, 4, 12)  # a right-arm and a left-arm can, one far out
+PUSH_SEEDS = (1, 4, 12)  # two right-arm cans (seed 1's far out) and a left-arm one
 
 
 @pytest.fixture(scope="module")
