@@ -8,7 +8,11 @@ For 1 and 3 cameras at 320x240 (sim renders of click_bell, so JPEG sizes are rea
   JPEG decoding, preprocessing, queueing, encoding);
 - client overhead p50/p99: ``round trip - model_ms`` (adds client-side encoding and the loopback transport);
 - throughput: requests/s of 1 client vs ``clients`` concurrent clients (1 camera, raw) for ``seconds`` each;
-  the ratio is what micro-batching buys.
+  the ratio is what micro-batching buys;
+- its ceiling: the model's own requests/s at batch ``clients`` vs batch 1 (the served backend's forward pass on the
+  same checkpoint and request, in this process while the server idles): no batching policy can gain more on this
+  machine, and the server's gain is reported as a fraction of it. The three are measured in turns (4 rounds of
+  ``seconds / 4`` each), so that a shared machine's changing load weighs on them alike.
 
 Without ``--checkpoint`` the model is the ``tiny`` preset with random weights (speed does not depend on them),
 saved as a checkpoint with 1 or 3 cameras. With ``--checkpoint`` only its own camera count is measured.
@@ -136,7 +140,7 @@ def latency(address: str, frames: dict[str, np.ndarray], state: np.ndarray, cfg:
 
 def throughput(address: str, frames: dict[str, np.ndarray], state: np.ndarray, n_clients: int, seconds: float) -> dict:
     """Requests/s of ``n_clients`` threads, each with its own client, sending back to back for ``seconds``."""
-    counts, batches = [0] * n_clients, []
+    counts, results = [0] * n_clients, []
     start_barrier = threading.Barrier(n_clients + 1)
     stop_at: list[float] = []
 
@@ -145,7 +149,7 @@ def throughput(address: str, frames: dict[str, np.ndarray], state: np.ndarray, n
             client.infer(frames, state, INSTRUCTION)  # warm-up and connect
             start_barrier.wait()
             while time.perf_counter() < stop_at[0]:
-                batches.append(client.infer(frames, state, INSTRUCTION).batch_size)
+                results.append(client.infer(frames, state, INSTRUCTION))
                 counts[i] += 1
 
     threads = [threading.Thread(target=worker, args=(i,)) for i in range(n_clients)]
@@ -158,7 +162,67 @@ def throughput(address: str, frames: dict[str, np.ndarray], state: np.ndarray, n
     for t in threads:
         t.join()
     elapsed = time.perf_counter() - begin
-    return {"requests_per_s": sum(counts) / elapsed, "mean_batch": float(np.mean(batches)) if batches else 0.0}
+    return {"requests": sum(counts), "seconds": elapsed, "requests_per_s": sum(counts) / elapsed,
+            "mean_batch": float(np.mean([r.batch_size for r in results])) if results else 0.0,
+            "model_ms_p50": float(np.median([r.model_ms for r in results])) if results else 0.0}  # fmt: skip
+
+
+class ModelAlone:
+    """The server's backend (:class:`TorchBackend`: the same checkpoint, prepared request and torch settings) in this
+    process, its forward pass timed at batch 1 and batch ``batch`` in turns: the model's own batching gain."""
+
+    def __init__(self, checkpoint: Path, frames: dict[str, np.ndarray], state: np.ndarray, batch: int,
+                 device: str | None) -> None:  # fmt: skip
+        from pushcut.deploy.server.backend import TorchBackend
+
+        self.backend = TorchBackend.from_checkpoint(checkpoint, device=device)
+        self.prepared = self.backend.prepare(frames, state, INSTRUCTION)
+        self.busy = {1: 0.0, batch: 0.0}
+        self.rounds = 0
+        for size in self.busy:  # warm-up
+            self.backend.infer([self.prepared] * size)
+
+    def run(self, seconds: float) -> None:
+        end = time.perf_counter() + seconds
+        while True:
+            for size in self.busy:
+                start = time.perf_counter()
+                self.backend.infer([self.prepared] * size)
+                self.busy[size] += time.perf_counter() - start
+            self.rounds += 1
+            if time.perf_counter() >= end:
+                return
+
+    def result(self) -> dict[str, Any]:
+        batch = max(self.busy)
+        one_s, many_s = self.busy[1], self.busy[batch]
+        one, many = self.rounds / one_s, self.rounds * batch / many_s
+        return {"batch": batch, "rounds": self.rounds, "forward_ms": {1: 1000 * one_s / self.rounds,
+                batch: 1000 * many_s / self.rounds}, "one": {"requests_per_s": one},
+                "many": {"requests_per_s": many}, "ratio": many / one}  # fmt: skip
+
+
+def batching(address: str, checkpoint: Path, frames: dict[str, np.ndarray], state: np.ndarray, cfg: BenchConfig,
+             rounds: int = 4) -> dict[str, Any]:  # fmt: skip
+    """Throughput of 1 client vs ``cfg.clients`` and the model's own gain (:class:`ModelAlone`, while the server
+    idles), in ``rounds`` turns of ``cfg.seconds / rounds`` each, so that a change of load on a shared machine
+    weighs on all three alike; the server's gain as a fraction of the model's."""
+    alone = ModelAlone(checkpoint, frames, state, cfg.clients, cfg.device)
+    windows: dict[str, list[dict]] = {"one": [], "many": []}
+    for _ in range(rounds):
+        alone.run(cfg.seconds / rounds)
+        windows["one"].append(throughput(address, frames, state, 1, cfg.seconds / rounds))
+        windows["many"].append(throughput(address, frames, state, cfg.clients, cfg.seconds / rounds))
+    total = {}
+    for name, runs in windows.items():
+        requests = sum(w["requests"] for w in runs)
+        total[name] = {"requests_per_s": requests / sum(w["seconds"] for w in runs),
+                       "mean_batch": sum(w["mean_batch"] * w["requests"] for w in runs) / max(1, requests),
+                       "model_ms_p50": float(np.median([w["model_ms_p50"] for w in runs]))}  # fmt: skip
+    ceiling = alone.result()
+    ratio = total["many"]["requests_per_s"] / total["one"]["requests_per_s"]
+    return {"clients": cfg.clients, "rounds": rounds, **total, "ratio": ratio, "ceiling": ceiling,
+            "of_ceiling": ratio / ceiling["ratio"]}  # fmt: skip
 
 
 def run_bench(cfg: BenchConfig) -> dict[str, Any]:
@@ -181,10 +245,7 @@ def run_bench(cfg: BenchConfig) -> dict[str, Any]:
                         latency(server.address, frames, state, cfg, jpeg)
                     )
                 if n == min(checkpoints):
-                    one = throughput(server.address, frames, state, 1, cfg.seconds)
-                    many = throughput(server.address, frames, state, cfg.clients, cfg.seconds)
-                    results["throughput"] = {"cameras": n, "clients": cfg.clients, "one": one, "many": many,
-                                             "ratio": many["requests_per_s"] / one["requests_per_s"]}  # fmt: skip
+                    results["throughput"] = {"cameras": n, **batching(server.address, checkpoint, frames, state, cfg)}
             finally:
                 server.stop()
     return results
@@ -205,11 +266,16 @@ def format_table(r: dict[str, Any]) -> str:
     if t:
         lines += [
             "",
-            "| clients | requests/s | mean batch |",
-            "|---|---|---|",
-            f"| 1 | {t['one']['requests_per_s']:.1f} | {t['one']['mean_batch']:.2f} |",
-            f"| {t['clients']} | {t['many']['requests_per_s']:.1f} | {t['many']['mean_batch']:.2f} |",
+            "| clients | requests/s | mean batch | forward pass p50 (server) |",
+            "|---|---|---|---|",
+            *(
+                f"| {clients} | {x['requests_per_s']:.1f} | {x['mean_batch']:.2f} | {x['model_ms_p50']:.1f} ms |"
+                for clients, x in ((1, t["one"]), (t["clients"], t["many"]))
+            ),
             "",
             f"throughput {t['clients']} clients vs 1: {t['ratio']:.2f}x ({t['cameras']} camera(s), raw)",
+            f"the model alone, batch {t['clients']} vs 1: {t['ceiling']['ratio']:.2f}x "
+            f"({t['ceiling']['many']['requests_per_s']:.1f} vs {t['ceiling']['one']['requests_per_s']:.1f} "
+            f"requests/s): the server reaches {t['of_ceiling']:.2f} of it",
         ]
     return "\n".join(lines)

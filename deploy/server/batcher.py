@@ -2,9 +2,12 @@
 
 The I/O thread submits prepared requests (:class:`Job`). The batcher takes the oldest and keeps collecting until it has
 ``max_batch`` jobs, or every active client has one in the batch (``Job.active_clients``, see
-:mod:`pushcut.deploy.server.client_table`), or ``max_wait_ms`` has passed since the first job arrived — so a lone robot
-never waits, and robots running in step share one forward pass. Requests that arrive while a batch runs are queued and
-form the next batch.
+:mod:`pushcut.deploy.server.client_table`), or ``max_wait_ms`` has passed since the first job arrived or, when it
+arrived during a forward pass, since that pass ended — so a lone robot never waits, and robots running in step share
+one forward pass. Requests that arrive while a batch runs are queued and form the next batch, which still waits for
+the active clients whose replies that pass has just sent: counting the wait from the arrival instead would close
+that batch at once, and a group of robots split once (one late request) would stay split, each part with its own
+forward pass, for good.
 
 Within a batch, greedy requests run together; sampled requests without a seed run together per temperature;
 a sampled request with a seed runs alone, so its actions depend only on its own inputs, temperature and seed.
@@ -76,12 +79,13 @@ class Batcher(threading.Thread):
 
     def run(self) -> None:
         stopping = False
+        free_since = time.perf_counter()  # when the last forward pass ended
         while not stopping:
             first = self.queue.get()
             if first is None:
                 break
             batch = [first]
-            deadline = first.t_received + self.max_wait_s
+            deadline = max(first.t_received, free_since) + self.max_wait_s
             while len(batch) < self.max_batch:
                 wanted = min(self.max_batch, max(j.active_clients for j in batch))
                 timeout = deadline - time.perf_counter() if len(batch) < wanted else 0.0
@@ -95,6 +99,7 @@ class Batcher(threading.Thread):
                 batch.append(job)
             for group in _groups(batch):
                 self._run(group)
+            free_since = time.perf_counter()
 
     def _run(self, group: list[Job]) -> None:
         start = time.perf_counter()

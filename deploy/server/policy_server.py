@@ -51,7 +51,7 @@ class ServerConfig:
 
     bind: str = DEFAULT_BIND
     max_batch: int = 8  # requests per forward pass
-    max_wait_ms: float = 5.0  # how long the first request of a batch may wait for other active clients
+    max_wait_ms: float = 5.0  # how long the first request of a batch may wait for other active clients (batcher.py)
     image_shape: tuple[int, int] = (240, 320)  # (H, W) announced as expected (RoboTwin's D435); others are resized
     max_image_shape: tuple[int, int] = (720, 1280)  # larger images are refused before decoding
     max_message_bytes: int = 16 * 2**20
