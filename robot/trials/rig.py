@@ -16,6 +16,8 @@ if TYPE_CHECKING:  # the twin's module and pyzmq are imported only for the robot
     from pushcut.robot.drivers.sim_robot import SimRobot
     from pushcut.robot.drivers.virtual_pair import VirtualPiperPair
 
+REHEARSAL_FEEDBACK_TIMEOUT_S = 0.5  # virtual-piper only; PiperArmConfig's 0.2 s stays for real arms
+
 
 @dataclass
 class Rig:
@@ -112,9 +114,12 @@ def _build_virtual_piper(config: RunnerConfig, info: ServerInfo) -> Rig:
     except RobotFault as error:
         pair.close()
         raise RunnerError(str(error)) from None
+    # The emulators, the twin's physics, the cameras and the SDK's readers share this one process (and its GIL): their
+    # frames come in bursts when the machine is busy, so feedback counts as lost later than on a real bus.
+    timeout = REHEARSAL_FEEDBACK_TIMEOUT_S
     robot = PiperBimanual.from_config(BimanualConfig(
-        left=PiperArmConfig(can_name=pair.channels["left"], name="left"),
-        right=PiperArmConfig(can_name=pair.channels["right"], name="right"),
+        left=PiperArmConfig(can_name=pair.channels["left"], name="left", feedback_timeout_s=timeout),
+        right=PiperArmConfig(can_name=pair.channels["right"], name="right", feedback_timeout_s=timeout),
     ), bustype="virtual", release_port_on_close=True)  # fmt: skip
     return Rig(robot, cameras, step_limit=pair.twin.env.step_limit, stand_in=pair)
 
