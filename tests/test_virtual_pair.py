@@ -52,6 +52,10 @@ def test_the_real_driver_moves_the_twin_and_its_camera_sees_it(tmp_path):
         while np.abs(robot.get_state().vector - spec.READY_ACTION).max() > 0.02 and time.monotonic() < deadline:
             robot.send_action(spec.READY_ACTION)
             time.sleep(0.01)
+        settled = time.monotonic() + 0.5  # at rest, so that "a few ms apart" below is no motion
+        while time.monotonic() < settled:
+            robot.send_action(spec.READY_ACTION)
+            time.sleep(0.01)
         state = robot.get_state()
         np.testing.assert_allclose(state.vector, spec.READY_ACTION, atol=0.02)
         assert state.faults == ()
