@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from pushcut.deploy.client.policy_client import PolicyClient, PolicyTimeout
+from pushcut.deploy.server.allocator import keep_freed_memory
 
 CAMERAS = ("head_camera", "left_camera", "right_camera")
 INSTRUCTION = "use the arm closest to the bell to press it once, then pull back"
@@ -207,6 +208,7 @@ def batching(address: str, checkpoint: Path, frames: dict[str, np.ndarray], stat
     """Throughput of 1 client vs ``cfg.clients`` and the model's own gain (:class:`ModelAlone`, while the server
     idles), in ``rounds`` turns of ``cfg.seconds / rounds`` each, so that a change of load on a shared machine
     weighs on all three alike; the server's gain as a fraction of the model's."""
+    keep_freed_memory()  # as `pushcut serve` does: the same allocator settings for the model here
     alone = ModelAlone(checkpoint, frames, state, cfg.clients, cfg.device)
     windows: dict[str, list[dict]] = {"one": [], "many": []}
     for _ in range(rounds):

@@ -65,9 +65,11 @@ def serve(
     if checkpoint is None:
         _fail("--checkpoint is required (or use a sub-command: keys, robotwin, bench)")
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from pushcut.deploy.server.allocator import keep_freed_memory
     from pushcut.deploy.server.backend import TorchBackend
     from pushcut.deploy.server.policy_server import PolicyServer, ServerConfig
 
+    keep_freed_memory()  # forward passes reuse freed memory instead of faulting fresh pages in (allocator.py)
     try:
         config = ServerConfig(
             bind=bind, max_batch=max_batch, max_wait_ms=max_wait_ms,
