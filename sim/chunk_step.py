@@ -11,7 +11,8 @@ together:
    profiles of all envs over the ticks, one row per env (``run_profiles``: one numpy call per tick for all envs);
 3. ``play_commands`` per env: the physics under those commands, the success check after every action, early exit;
    each env's profile and plan are then set to where the ticks it really played leave them;
-4. ``end_chunk`` per env: render the observation.
+4. ``end_chunk`` per env: render the observation (``images_if_ended=False``: not for an episode that has ended,
+   whose last observation a rollout does not use).
 
 The commands are the per-tick ones bit for bit (tests/test_env.py steps envs both ways), so episodes do not change.
 An env that raises gets its exception back in its slot; the others are stepped regardless.
@@ -30,9 +31,11 @@ if TYPE_CHECKING:
     from pushcut.sim.env import ChunkResult, DualPiperEnv
 
 
-def step_chunks(envs: Sequence[DualPiperEnv], chunks: Sequence) -> list[ChunkResult | Exception]:
-    """``env.step_chunk(chunk)`` for each pair, with the servo work of all envs done together (module docstring);
-    an env's entry is its exception when it raised (a bad chunk: before anything moved)."""
+def step_chunks(
+    envs: Sequence[DualPiperEnv], chunks: Sequence, images_if_ended: bool = True
+) -> list[ChunkResult | Exception]:
+    """``env.step_chunk(chunk, images_if_ended)`` for each pair, with the servo work of all envs done together
+    (module docstring); an env's entry is its exception when it raised (a bad chunk: before anything moved)."""
     results: list[ChunkResult | Exception | None] = [None] * len(envs)
     executed = [0] * len(envs)
     moving: dict[tuple, list[tuple[int, int, np.ndarray, np.ndarray]]] = {}  # profile key -> (env, count, times, plan)
@@ -63,7 +66,7 @@ def step_chunks(envs: Sequence[DualPiperEnv], chunks: Sequence) -> list[ChunkRes
     for i, env in enumerate(envs):
         if results[i] is None:
             try:
-                results[i] = env.end_chunk(executed[i])
+                results[i] = env.end_chunk(executed[i], images_if_ended)
             except Exception as error:
                 results[i] = error
     return results  # type: ignore[return-value]

@@ -308,12 +308,13 @@ class DualPiperEnv(gym.Env):
         truncated = self.elapsed_steps >= self.step_limit and not self.success
         return obs, reward, self.success, truncated, self._info()
 
-    def step_chunk(self, actions) -> ChunkResult:
-        """Execute actions (k, 14), stopping early on success or at the step limit; render once at the end.
-        (:func:`pushcut.sim.chunk_step.step_chunks` with this env alone: the phases below.)"""
+    def step_chunk(self, actions, images_if_ended: bool = True) -> ChunkResult:
+        """Execute actions (k, 14), stopping early on success or at the step limit; render once at the end (with
+        ``images_if_ended=False`` only if the episode goes on: no camera images in the observation of an episode that
+        has ended). (:func:`pushcut.sim.chunk_step.step_chunks` with this env alone: the phases below.)"""
         from pushcut.sim.chunk_step import step_chunks
 
-        (result,) = step_chunks([self], [actions])
+        (result,) = step_chunks([self], [actions], images_if_ended)
         if isinstance(result, Exception):
             raise result
         return result
@@ -358,11 +359,13 @@ class DualPiperEnv(gym.Env):
             executed += 1
         return executed
 
-    def end_chunk(self, executed: int) -> ChunkResult:
-        """The observation (rendered) and outcome after a chunk."""
+    def end_chunk(self, executed: int, images_if_ended: bool = True) -> ChunkResult:
+        """The observation and outcome after a chunk (camera images unless the episode ended and
+        ``images_if_ended`` is False)."""
         truncated = self.elapsed_steps >= self.step_limit and not self.success
+        images = images_if_ended or not (self.success or truncated)
         return ChunkResult(
-            self.get_obs(), 1.0 if self.success else 0.0, self.success, truncated, executed, self._info()
+            self.get_obs(images), 1.0 if self.success else 0.0, self.success, truncated, executed, self._info()
         )
 
     @property
@@ -416,10 +419,11 @@ class DualPiperEnv(gym.Env):
         }
 
     # ------------------------------------------------------------------ observation
-    def get_obs(self) -> dict[str, Any]:
+    def get_obs(self, images: bool = True) -> dict[str, Any]:
+        """The observation (module docstring); ``images=False``: no camera entries (nothing rendered)."""
         joints = self.measured_joints()
         obs: dict[str, Any] = {"observation": {}}
-        for cam in self.config.cameras:
+        for cam in self.config.cameras if images else ():
             obs["observation"][cam] = {"rgb": self.render_camera(cam), **self.camera_matrices(cam)}
         obs["joint_action"] = {
             "left_arm": joints[spec.LEFT_ARM_SLICE],

@@ -53,7 +53,7 @@ class VectorEnv(Protocol):
 
     def reset(self, seeds: Sequence[int | None]) -> list[dict[str, Any]]: ...
 
-    def step_chunk(self, chunks: Sequence[np.ndarray | None]) -> list[Any]: ...
+    def step_chunk(self, chunks: Sequence[np.ndarray | None], images_if_ended: bool = True) -> list[Any]: ...
 
     def call(self, method_name: str, per_env_args: Sequence[tuple | None] | None = None) -> list[Any]: ...
 
@@ -124,14 +124,17 @@ def _step_chunks(envs: dict[int, Any], payload: list[tuple[int, str, tuple]]) ->
     in one go, results exactly those of env.step_chunk per env): env index -> ChunkResult or the exception."""
     from pushcut.sim.chunk_step import step_chunks
 
-    requests = [(index, args[0]) for index, method, args in payload if method == "step_chunk" and len(args) == 1]
-    if not requests:
-        return {}
-    try:
-        results = step_chunks([envs[index] for index, _ in requests], [chunk for _, chunk in requests])
-    except Exception as error:  # not an env's own error (those come back per env): every request gets it
-        results = [error] * len(requests)
-    return {index: result for (index, _), result in zip(requests, results, strict=True)}
+    stepped: dict[int, Any] = {}
+    for flag in (True, False):  # images_if_ended: one value per EnvPool.step_chunk call
+        requests = [(i, args[0]) for i, method, args in payload if method == "step_chunk" and args[1:] == (flag,)]
+        if not requests:
+            continue
+        try:
+            results = step_chunks([envs[i] for i, _ in requests], [chunk for _, chunk in requests], flag)
+        except Exception as error:  # not an env's own error (those come back per env): every request gets it
+            results = [error] * len(requests)
+        stepped.update((index, result) for (index, _), result in zip(requests, results, strict=True))
+    return stepped
 
 
 class EnvPool:
@@ -199,10 +202,12 @@ class EnvPool:
         self._check_length(actions, "actions")
         return self._run({i: ("step", (np.asarray(a),)) for i, a in enumerate(actions)})
 
-    def step_chunk(self, chunks: Sequence[np.ndarray | None]) -> list[Any]:
-        """`DualPiperEnv.step_chunk` per env, (k, 14) each; a None chunk leaves that env alone and returns None."""
+    def step_chunk(self, chunks: Sequence[np.ndarray | None], images_if_ended: bool = True) -> list[Any]:
+        """`DualPiperEnv.step_chunk` per env, (k, 14) each; a None chunk leaves that env alone and returns None.
+        ``images_if_ended=False``: an episode that ends in this chunk renders no last observation."""
         self._check_length(chunks, "chunks")
-        requests = {i: ("step_chunk", (np.asarray(c),)) for i, c in enumerate(chunks) if c is not None}
+        flag = bool(images_if_ended)
+        requests = {i: ("step_chunk", (np.asarray(c), flag)) for i, c in enumerate(chunks) if c is not None}
         return self._run(requests)
 
     def call(self, method_name: str, per_env_args: Sequence[tuple | None] | None = None) -> list[Any]:

@@ -10,7 +10,7 @@ import numpy as np
 from pushcut.sim.env import ChunkResult, DualPiperEnv
 
 
-def step_chunk_per_tick(env: DualPiperEnv, actions) -> ChunkResult:
+def step_chunk_per_tick(env: DualPiperEnv, actions, images_if_ended: bool = True) -> ChunkResult:
     """Validate, play on the servo, then one ``servo.command`` per tick (``_advance``) until success or the limit."""
     chunk = np.asarray(actions, dtype=float)
     targets = np.stack([env.validate_action(a) for a in chunk])
@@ -22,7 +22,7 @@ def step_chunk_per_tick(env: DualPiperEnv, actions) -> ChunkResult:
             break
         env._advance()
         executed += 1
-    return env.end_chunk(executed)
+    return env.end_chunk(executed, images_if_ended)
 
 
 def env_state(env: DualPiperEnv) -> dict[str, Any]:
@@ -57,8 +57,9 @@ class PerTickEnvs:
     def reset(self, seeds):
         return [env.reset(seed=seed)[0] for env, seed in zip(self.envs, seeds, strict=True)]
 
-    def step_chunk(self, chunks):
-        return [None if c is None else step_chunk_per_tick(e, c) for e, c in zip(self.envs, chunks, strict=True)]
+    def step_chunk(self, chunks, images_if_ended: bool = True):
+        return [None if c is None else step_chunk_per_tick(e, c, images_if_ended)
+                for e, c in zip(self.envs, chunks, strict=True)]  # fmt: skip
 
     def call(self, method_name, per_env_args=None):
         return [getattr(env, method_name) for env in self.envs]

@@ -109,7 +109,8 @@ def expert_actions(seed: int) -> np.ndarray:
 
 def test_envs_stepped_together_equal_envs_stepped_per_tick():
     """Three envs at once (one pressing the bell mid-chunk, two jittering into the step limit mid-chunk), and a bad
-    chunk for one env on the way: every state, outcome and image as with the per-tick execution."""
+    chunk for one env on the way: every state, outcome and image as with the per-tick execution (images_if_ended
+    False: an episode that ended renders no image)."""
     seeds, limit = [2, 5, 9], 30
     batched = [make("click_bell", step_limit=limit, **SMALL) for _ in seeds]
     per_tick = [make("click_bell", step_limit=limit, **SMALL) for _ in seeds]
@@ -118,14 +119,14 @@ def test_envs_stepped_together_equal_envs_stepped_per_tick():
         b.reset(seed=seed)
     rng = np.random.default_rng(3)
     expert = expert_actions(2)
-    outcomes = set()
+    outcomes, unrendered = set(), 0
     for call in range(6):
         chunks = [expert[8 * call : 8 * call + 8]] + [walk(rng, e.commanded_action, 8, 0.06) for e in per_tick[1:]]
         chunks = [c if len(c) else chunks[1] for c in chunks]
         bad = call == 1
         if bad:
             chunks[2] = np.zeros((8, 7))  # rejected: that env must not move, the others step on
-        results = step_chunks(batched, chunks)
+        results = step_chunks(batched, chunks, images_if_ended=False)
         for i, (a, b) in enumerate(zip(batched, per_tick, strict=True)):
             if bad and i == 2:
                 assert isinstance(results[i], ValueError)
@@ -137,10 +138,17 @@ def test_envs_stepped_together_equal_envs_stepped_per_tick():
             got = results[i]
             assert (got.steps_executed, got.terminated, got.truncated) == (
                 expected.steps_executed, expected.terminated, expected.truncated)  # fmt: skip
-            np.testing.assert_array_equal(got.observation["observation"]["head_camera"]["rgb"],
-                                          expected.observation["observation"]["head_camera"]["rgb"])  # fmt: skip
+            if not (got.terminated or got.truncated):
+                np.testing.assert_array_equal(got.observation["observation"]["head_camera"]["rgb"],
+                                              expected.observation["observation"]["head_camera"]["rgb"])  # fmt: skip
+            else:  # ended (images_if_ended=False): nothing rendered, the rest of the observation as usual
+                assert got.observation["observation"] == {}
+                unrendered += 1
+                np.testing.assert_array_equal(got.observation["joint_action"]["vector"],
+                                              expected.observation["joint_action"]["vector"])  # fmt: skip
             outcomes.add((got.terminated, got.truncated, 0 < got.steps_executed < 8))
     assert (True, False, True) in outcomes and (False, True, True) in outcomes  # early exits: success and limit
+    assert unrendered >= 3  # each episode's end (and the calls after it)
     assert batched[0].step_chunk(expert[:3]).steps_executed == 0  # a finished episode executes nothing more
     for env in batched + per_tick:
         env.close()

@@ -4,8 +4,9 @@
 envs are reset but never stepped), then repeats until every episode is over: the observations of the envs still
 running go through :class:`~pushcut.train.inference.ChunkPolicy` in one batch (greedy at ``temperature=0``, else
 sampled, keeping the sampling log-probs), and each env executes its chunk with early exit (``step_chunk``: stops on
-success or at the step limit). An env whose episode ended gets no more chunks, and the loop returns as soon as the
-last episode ends — nothing runs to the step limit for nothing.
+success or at the step limit; the last observation of an episode that ended is not rendered unless it is recorded).
+An env whose episode ended gets no more chunks, and the loop returns as soon as the last episode ends — nothing runs
+to the step limit for nothing.
 
 With ``keep_inputs=True`` every episode carries what GRPO needs to recompute log-probs later: the preprocessed
 model inputs at each chunk boundary, the sampled tokens, their log-probs, and ``valid`` — which action rows of each
@@ -84,7 +85,7 @@ def run_episodes(
         chunks: list[np.ndarray | None] = [None] * n_envs
         for k, i in enumerate(active):
             chunks[i] = pred.actions[k]
-        results = pool.step_chunk(chunks)
+        results = pool.step_chunk(chunks, images_if_ended=any(record))  # an ended episode's last image is unused
         still = []
         for k, i in enumerate(active):
             res = results[i]
