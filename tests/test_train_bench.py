@@ -58,10 +58,11 @@ def test_train_benchmark_prints_numbers():
 def test_rollout_comparison_prints_speedup(micro_checkpoint):
     from pushcut.train.rollout_bench import rollout_comparison
 
-    r = rollout_comparison(str(micro_checkpoint), "click_bell", groups=2, group_size=4, rollout_envs=8,
+    r = rollout_comparison(str(micro_checkpoint), "click_bell", groups=2, group_size=4, rollout_envs=8, rounds=2,
                            env_overrides={"image_width": 64, "image_height": 48, "step_limit": 16})  # fmt: skip
     print(f"\nours {r['ours_episodes_per_s']:.2f} ep/s, reference loop {r['simplevla_style_episodes_per_s']:.2f} "
           f"ep/s, speed-up {r['speedup']:.2f}x")  # fmt: skip
-    assert r["episodes"] == 8 and r["speedup"] > 0
+    assert r["episodes"] == 8 and r["speedup"] > 0 and len(r["ours_s_rounds"]) == 2
+    assert r["ours_s"] == min(r["ours_s_rounds"]) and r["simplevla_style_s"] == min(r["simplevla_style_s_rounds"])
     for split, total in ((r["ours_split_s"], r["ours_s"]), (r["simplevla_style_split_s"], r["simplevla_style_s"])):
         assert split["forward"] > 0 and split["env"] > 0 and abs(sum(split.values()) - total) < 1e-6

@@ -6,7 +6,9 @@ sampling, waves of ``rollout_envs`` envs) and the frozen reference loop (:mod:`p
 group at a time, every env re-encoded at every chunk until the step limit, old log-probs recomputed) on the same
 policy, task, seeds and number of env workers. Each loop gets its own pool, warmed up before the clock starts (one
 reset, so every env has created its renderer and GL context, and one greedy forward pass): the timed part is the
-steady state that every GRPO step after the first sees. The main process's time is split by phase:
+steady state that every GRPO step after the first sees. The two loops alternate for ``rounds`` rounds (the same
+episodes every round) and each counts its best round: on a shared machine the other rounds mostly measure the
+neighbours. The main process's time is split by phase:
 
     forward    policy forward passes (sampling; the reference's log-prob pass too)
     env        waiting for the env workers to step their chunks (physics, servo, rendering, pipe transfer)
@@ -92,40 +94,54 @@ def rollout_comparison(
     env_workers: int = 2,
     temperature: float = 1.6,
     env_overrides: dict[str, Any] | None = None,
+    rounds: int = 3,
     warmup: bool = True,
 ) -> dict[str, Any]:
-    """Episodes/s of our rollout against the SimpleVLA-RL-style loop, each with its phase split (module docstring)."""
+    """Episodes/s of our rollout against the SimpleVLA-RL-style loop, each with its phase split (module docstring).
+    The loops alternate for ``rounds`` rounds on the same seeds (the same episodes every round); each loop's best
+    round counts, as on a shared machine the slowest rounds measure the neighbours (the medians come back too)."""
     from pushcut.sim.vector import EnvPool
     from pushcut.train.evaluate import policy_env_overrides
     from pushcut.train.inference import ChunkPolicy
     from pushcut.train.rollout import rollout_groups
     from pushcut.train.simplevla_loop import _simplevla_style_rollout
 
+    if rounds < 1:
+        raise ValueError(f"rounds must be >= 1, got {rounds}")
     runner = ChunkPolicy.from_checkpoint(checkpoint)
     overrides = policy_env_overrides(runner, env_overrides)
     seeds = [200_000 + i for i in range(groups)]
-    with EnvPool(task, rollout_envs, overrides, num_workers=env_workers) as pool:
-        step_limit = pool.call("step_limit")[0]
-        if warmup:
-            warm_up(runner, pool, seeds[0])
-        clock, timed_runner, timed_pool = timed_loop_parts(runner, pool)
-        start = time.perf_counter()
+
+    def ours(timed_runner, timed_pool) -> list:
         gen = torch.Generator().manual_seed(0)
-        ours = rollout_groups(timed_runner, timed_pool, seeds, group_size, temperature, gen)
-        ours_s = time.perf_counter() - start
-        ours_split = clock.split(ours_s)
-    with EnvPool(task, group_size, overrides, num_workers=env_workers) as pool:
-        if warmup:
-            warm_up(runner, pool, seeds[0])
-        clock, timed_runner, timed_pool = timed_loop_parts(runner, pool)
-        start = time.perf_counter()
+        return rollout_groups(timed_runner, timed_pool, seeds, group_size, temperature, gen)
+
+    def reference(timed_runner, timed_pool) -> None:
         gen = torch.Generator().manual_seed(0)
         for seed in seeds:
             _simplevla_style_rollout(timed_runner, timed_pool, [seed] * group_size, temperature, gen, step_limit)
-        ref_s = time.perf_counter() - start
-        ref_split = clock.split(ref_s)
+
+    with (
+        EnvPool(task, rollout_envs, overrides, num_workers=env_workers) as pool,
+        EnvPool(task, group_size, overrides, num_workers=env_workers) as ref_pool,
+    ):
+        step_limit = pool.call("step_limit")[0]
+        if warmup:
+            warm_up(runner, pool, seeds[0])
+            warm_up(runner, ref_pool, seeds[0])
+        runs: dict[str, list[tuple[float, dict[str, float]]]] = {"ours": [], "ref": []}
+        for _ in range(rounds):
+            for name, loop, loop_pool in (("ours", ours, pool), ("ref", reference, ref_pool)):
+                clock, timed_runner, timed_pool = timed_loop_parts(runner, loop_pool)
+                start = time.perf_counter()
+                episodes_out = loop(timed_runner, timed_pool)
+                seconds = time.perf_counter() - start
+                runs[name].append((seconds, clock.split(seconds)))
+                if name == "ours":
+                    flat = [ep for g in episodes_out for ep in g]
+    (ours_s, ours_split), (ref_s, ref_split) = (min(runs[k], key=lambda run: run[0]) for k in ("ours", "ref"))
+    ours_all, ref_all = ([s for s, _ in runs[k]] for k in ("ours", "ref"))
     episodes = groups * group_size
-    flat = [ep for g in ours for ep in g]
     return {
         "task": task,
         "episodes": episodes,
@@ -133,11 +149,15 @@ def rollout_comparison(
         "success_rate": sum(ep.success for ep in flat) / episodes,
         "mean_length": sum(ep.length for ep in flat) / episodes,
         "warmup": warmup,
+        "rounds": rounds,
         "ours_s": ours_s,
         "simplevla_style_s": ref_s,
         "ours_episodes_per_s": episodes / ours_s,
         "simplevla_style_episodes_per_s": episodes / ref_s,
         "speedup": ref_s / ours_s,
+        "speedup_of_medians": statistics.median(ref_all) / statistics.median(ours_all),
+        "ours_s_rounds": ours_all,
+        "simplevla_style_s_rounds": ref_all,
         "ours_split_s": ours_split,
         "simplevla_style_split_s": ref_split,
     }
