@@ -3,9 +3,9 @@
 A forward pass allocates and frees the same intermediate tensors every time. By default glibc maps allocations above
 its mmap threshold (128 KiB, raised only to the sizes it has seen freed) as fresh pages and unmaps them when freed, and
 returns free memory at the top of the heap to the system beyond its trim threshold: so every pass faults its pages in
-again. On the 2-core benchmark machine a batch-4 pass of the small preset took 36-46 ms in the server process against
-25-30 ms with the thresholds below (batch 1 unchanged, docs/benchmarks.md). The price is memory kept by the process:
-at most ``trim_threshold`` bytes of free heap.
+again. On the 2-core benchmark machine a batch-4 pass of the small preset took 34-48 ms in the server process against
+28-38 ms with the thresholds below (batch 1 unchanged; docs/benchmarks.md, "Policy server"). The price is memory kept
+by the process: at most ``trim_threshold`` bytes of free heap.
 """
 
 from __future__ import annotations
