@@ -8,6 +8,7 @@ import pytest
 from chunk_reference import assert_same_state, env_state, step_chunk_per_tick
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tests_support import click_bell_expert_actions
 
 from pushcut.common.conventions import DEFAULT_ACTION_HZ
 from pushcut.sim import make
@@ -95,16 +96,7 @@ def test_profiles_run_together_equal_each_profile_stepped_alone():
 
 
 def expert_actions(seed: int) -> np.ndarray:
-    env = make("click_bell", cameras=())
-    env.reset(seed=seed)
-    actions = []
-    for action in env.task.expert(env):
-        actions.append(action)
-        env.step(action)
-        if env.success:
-            break
-    env.close()
-    return np.array(actions + [actions[-1]] * 12)
+    return click_bell_expert_actions(seed, still=12)
 
 
 def test_envs_stepped_together_equal_envs_stepped_per_tick():

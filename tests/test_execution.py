@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tests_support import click_bell_expert_actions
 
 from pushcut.common.conventions import DEFAULT_ACTION_HZ
 from pushcut.robot.control.executor import ChunkExecutor, ExecutorConfig, Observation
@@ -89,19 +90,8 @@ def test_limits_refuse_what_the_piper_cannot_do():
 
 
 def expert_chunks(seed: int, length: int = 8) -> list[np.ndarray]:
-    from pushcut.sim import make
-
-    env = make("click_bell", cameras=())
-    env.reset(seed=seed)
-    actions = []
-    for action in env.task.expert(env):
-        actions.append(action)
-        env.step(action)
-        if env.success:
-            break
-    env.close()
-    actions += [actions[-1]] * 8  # a few still actions after the press
-    return [np.array(actions[i : i + length]) for i in range(0, len(actions), length)]
+    actions = click_bell_expert_actions(seed, still=8)  # a few still actions after the press
+    return [actions[i : i + length] for i in range(0, len(actions), length)]
 
 
 def test_the_twin_through_the_executor_follows_the_simulator_for_the_same_chunks():

@@ -25,7 +25,7 @@ import numpy as np
 from pushcut.robot.control import kinematics as kin
 from pushcut.robot.control.safety_geometry import ARM_INDICES, GeometryLimits
 from pushcut.sim import piper_spec as spec
-from pushcut.sim.execution.limits import GRIPPER_INDICES, PIPER_MOTION, envelope_limits
+from pushcut.sim.execution.limits import GRIPPER_INDICES, PIPER_MOTION, check_joint_limits, envelope_limits
 from pushcut.sim.execution.rate import RateLimits
 
 __all__ = ["ARM_INDICES", "GRIPPER_INDICES", "FilterLimits", "SafetyConfig"]
@@ -55,14 +55,7 @@ class SafetyConfig:
     report_tolerance: float = 1e-3  # changes smaller than this (rad, opening units) are applied but not reported
 
     def __post_init__(self) -> None:
-        ranges = spec.JOINT_LIMITS_RAD[:, 1] - spec.JOINT_LIMITS_RAD[:, 0]
-        if not 0.0 <= self.joint_margin_rad < 0.25 * ranges.min():
-            raise ValueError(f"joint_margin_rad={self.joint_margin_rad} must be in [0, {0.25 * ranges.min():.3f})")
-        if not 0.0 < self.max_joint_speed <= spec.MAX_JOINT_SPEED_RAD_S:
-            raise ValueError(f"max_joint_speed={self.max_joint_speed} must be in (0, {spec.MAX_JOINT_SPEED_RAD_S}] "
-                             "rad/s (piper_spec.MAX_JOINT_SPEED_RAD_S)")  # fmt: skip
-        if not 0.0 < self.max_joint_accel < math.inf:
-            raise ValueError(f"max_joint_accel={self.max_joint_accel} must be positive and finite")
+        check_joint_limits(self.joint_margin_rad, self.max_joint_speed, self.max_joint_accel)
         if self.gripper_max_speed is not None and not self.gripper_max_speed > 0.0:
             raise ValueError(f"gripper_max_speed={self.gripper_max_speed} must be positive or None")
         if len(self.workspace_low) != 3 or len(self.workspace_high) != 3:

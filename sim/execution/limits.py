@@ -35,14 +35,7 @@ class MotionLimits:
     def __post_init__(self) -> None:
         if not 1.0 <= self.servo_hz <= 1000.0:
             raise ValueError(f"servo_hz={self.servo_hz} must be within [1, 1000]")
-        if not 0.0 < self.max_joint_speed <= spec.MAX_JOINT_SPEED_RAD_S:
-            raise ValueError(f"max_joint_speed={self.max_joint_speed} must be in (0, {spec.MAX_JOINT_SPEED_RAD_S}] "
-                             "rad/s (piper_spec.MAX_JOINT_SPEED_RAD_S)")  # fmt: skip
-        if not 0.0 < self.max_joint_accel < math.inf:
-            raise ValueError(f"max_joint_accel={self.max_joint_accel} must be positive and finite")
-        ranges = spec.JOINT_LIMITS_RAD[:, 1] - spec.JOINT_LIMITS_RAD[:, 0]
-        if not 0.0 <= self.joint_margin_rad < 0.25 * ranges.min():
-            raise ValueError(f"joint_margin_rad={self.joint_margin_rad} must be in [0, {0.25 * ranges.min():.3f})")
+        check_joint_limits(self.joint_margin_rad, self.max_joint_speed, self.max_joint_accel)
         if not 0.0 <= self.smoothing_actions <= 4.0:
             raise ValueError(f"smoothing_actions={self.smoothing_actions} must be in [0, 4]")
 
@@ -57,6 +50,19 @@ class MotionLimits:
         same clamp and the same braking, with the filter's limits), so that a policy asking past a joint limit is
         still an intervention the operator sees."""
         return envelope_limits(None, self.max_joint_speed, self.max_joint_accel, None)
+
+
+def check_joint_limits(margin_rad: float, joint_speed: float, joint_accel: float) -> None:
+    """ValueError unless the margin, speed and acceleration are ones the Piper allows (the execution's and the
+    safety filter's: only ever tighter than piper_spec)."""
+    ranges = spec.JOINT_LIMITS_RAD[:, 1] - spec.JOINT_LIMITS_RAD[:, 0]
+    if not 0.0 <= margin_rad < 0.25 * ranges.min():
+        raise ValueError(f"joint_margin_rad={margin_rad} must be in [0, {0.25 * ranges.min():.3f})")
+    if not 0.0 < joint_speed <= spec.MAX_JOINT_SPEED_RAD_S:
+        raise ValueError(f"max_joint_speed={joint_speed} must be in (0, {spec.MAX_JOINT_SPEED_RAD_S}] rad/s "
+                         "(piper_spec.MAX_JOINT_SPEED_RAD_S)")  # fmt: skip
+    if not 0.0 < joint_accel < math.inf:
+        raise ValueError(f"max_joint_accel={joint_accel} must be positive and finite")
 
 
 UNBOUNDED = 1e6  # an envelope no command reaches (radians, opening units)
