@@ -14,8 +14,9 @@ profile's velocity carry over from chunk to chunk. Default action_hz = DEFAULT_A
 demo recording rate; :mod:`pushcut.common.conventions`).
 
 Driving the physics from outside (the real-time twin, pushcut.robot.drivers.sim_robot): ``apply_servo_target`` sets
-the servo targets and the commanded action the task predicates read, ``advance_physics`` steps the world, and
-``update_success`` checks (and latches) the task predicate.
+the servo targets and the commanded action the task predicates read, ``advance_physics`` steps the world (``timestep``
+seconds a step; ``world.time()`` is the physics clock), ``update_success`` checks (and latches) the task predicate,
+and ``render_camera`` draws a camera at any size.
 
 Observation (RoboTwin `get_obs()` keys):
     observation/<camera>/{rgb (H, W, 3) uint8, intrinsic_cv (3, 3), extrinsic_cv (3, 4), cam2world_gl (4, 4)}
@@ -64,8 +65,8 @@ BODY_GROUPS: dict[str, tuple[str, ...]] = {
     **{f"{arm}/gripper": (f"{arm}/link6", f"{arm}/finger_a", f"{arm}/finger_b") for arm in spec.ARMS},
     **{f"{arm}/fingers": (f"{arm}/finger_a", f"{arm}/finger_b") for arm in spec.ARMS},
 }
-# MuJoCo-only attributes of the world that `env.<name>` still reaches (raw-MuJoCo benchmark, twin renderer, push
-# expert, tests); none is part of the engine-neutral API.
+# MuJoCo-only attributes of the world that `env.<name>` still reaches (raw-MuJoCo benchmark, push expert, tests);
+# none is part of the engine-neutral API.
 MUJOCO_ATTRIBUTES = (
     "model",
     "data",
@@ -206,7 +207,7 @@ class DualPiperEnv(gym.Env):
 
     @property
     def camera_ids(self) -> dict[str, int]:
-        """MuJoCo camera ids by RoboTwin camera name (MuJoCo-only tools: the twin's renderer, the benchmark)."""
+        """MuJoCo camera ids by RoboTwin camera name (MuJoCo-only tools: the benchmark, the twin view)."""
         return {name: self.world.camera_id[world_name] for name, world_name in CAMERA_NAMES.items()}
 
     def _observation_space(self) -> gym.spaces.Dict:
@@ -497,9 +498,11 @@ class DualPiperEnv(gym.Env):
         """The tool centre point of ``arm`` in the world."""
         return self.world.tcp_pose(arm)
 
-    def render_camera(self, camera: str) -> np.ndarray:
-        """The picture of a camera (RoboTwin name) at the configured size."""
-        return self.world.render(CAMERA_NAMES[camera], self.config.image_width, self.config.image_height)
+    def render_camera(self, camera: str, width: int | None = None, height: int | None = None) -> np.ndarray:
+        """The picture of a camera (RoboTwin name) at the configured size, or at ``width`` x ``height`` (the
+        twin's cameras, sized as the served policy asks)."""
+        size = (width or self.config.image_width, height or self.config.image_height)
+        return self.world.render(CAMERA_NAMES[camera], *size)
 
     def render(self):
         """Gymnasium render: the first configured camera (head camera by default)."""

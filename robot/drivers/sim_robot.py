@@ -1,41 +1,39 @@
-"""The MuJoCo twin behind the robot contracts: :class:`SimRobot` (a :class:`~pushcut.robot.drivers.interface.Robot`) and
-:class:`SimCamera` (a :class:`~pushcut.robot.drivers.interface.Camera`) on one :class:`~pushcut.sim.env.DualPiperEnv`.
+"""The twin behind the robot contracts: :class:`SimRobot` (a :class:`~pushcut.robot.drivers.interface.Robot`) and
+:class:`SimCamera` (a :class:`~pushcut.robot.drivers.interface.Camera`) on one :class:`~pushcut.sim.env.DualPiperEnv`
+in either engine of ``pushcut.sim.world.ENGINES`` (``SimRobotConfig.engine``: MuJoCo by default, or SAPIEN).
 
 Real time. A physics thread keeps the simulation clock on the wall clock: every ``physics_period_s`` it steps the
-model by as many timesteps as wall time has advanced (``mj_step`` releases the GIL). ``send_action`` only stores the
-target, as a CAN command would; the physics thread moves the servo targets towards it at most ``max_joint_speed``
-rad/s (the firmware's speed limit; grippers move at once) and publishes feedback with the time it was computed. So
-an executor ticking at 100-200 Hz drives the twin exactly as it drives a real arm: a command acts within one physics
-period, and nothing advances faster or slower because of who calls what. When the machine falls behind by more than
-``max_lag_s`` the simulation clock slips (the missed time is dropped and counted in ``slipped_s``) instead of
-fast-forwarding in a burst. The task's success predicate is checked once per control period (1 / ``action_hz``,
-as ``DualPiperEnv`` does after every action) and latched. The env is driven only through its public physics API:
-``apply_servo_target``, ``advance_physics``, ``update_success``.
+world by as many timesteps as wall time has advanced (``mj_step`` releases the GIL; a SAPIEN step takes ~0.06 ms on
+a CPU). ``send_action`` only stores the target, as a CAN command would; the physics thread moves the servo targets
+towards it at most ``max_joint_speed`` rad/s (the firmware's speed limit; grippers move at once) and publishes
+feedback with the time it was computed. So an executor ticking at 100-200 Hz drives the twin exactly as it drives a
+real arm: a command acts within one physics period, and nothing advances faster or slower because of who calls what.
+When the machine falls behind by more than ``max_lag_s`` the simulation clock slips (the missed time is dropped and
+counted in ``slipped_s``) instead of fast-forwarding in a burst. The task's success predicate is checked once per
+control period (1 / ``action_hz``, as ``DualPiperEnv`` does after every action) and latched. The env is driven only
+through its public API (``apply_servo_target``, ``advance_physics``, ``update_success``, ``render_camera``,
+``timestep``) and the World protocol (``world.time()``): no engine's own objects are reached here.
 
-Thread safety. One lock guards MjData: stepping, target writes, state reads and ``update_scene`` for cameras; the
-slow GL render runs outside it on each camera's own renderer. mujoco is imported lazily (the robot side stays light).
+Thread safety. One lock guards the world: stepping, target writes, state reads and camera renders (a render reads
+the state it draws: MuJoCo's MjData, SAPIEN's scene). A render holds the physics back while it draws (MuJoCo on
+osmesa: ~3 ms at 320 x 240; SAPIEN on lavapipe: ~13 ms), well within ``max_lag_s``; the physics then catches up on
+the wall clock. The engines are imported lazily (the robot side stays light).
 """
 
 from __future__ import annotations
 
-import atexit
 import threading
 import time
-import weakref
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from pushcut.common.conventions import DEFAULT_ACTION_HZ
 from pushcut.robot.drivers.interface import ArmState, Frame, RobotFault, RobotState
 from pushcut.sim import piper_spec as spec
-
-if TYPE_CHECKING:
-    import mujoco
+from pushcut.sim.world import ENGINES
 
 _ARM_DIMS = np.r_[spec.LEFT_ARM_SLICE, spec.RIGHT_ARM_SLICE]
-_OPEN_CAMERAS: weakref.WeakSet = weakref.WeakSet()
 
 
 @dataclass(frozen=True)
@@ -45,11 +43,14 @@ class SimRobotConfig:
     physics_period_s: float = 0.005  # physics thread period = feedback period (the Piper streams at ~200 Hz)
     max_lag_s: float = 0.05  # fall further behind than this and the simulation clock slips
     max_joint_speed: float = spec.MAX_JOINT_SPEED_RAD_S  # servo-target speed limit (rad/s), as the firmware's
-    randomization: str = "clean"  # 'clean' or 'randomized' (sim/randomization.py)
+    randomization: str = "clean"  # a preset of sim/randomization.py: clean, randomized or one factor
     instruction_split: str = "seen"  # instruction templates, as `pushcut eval` uses
     camera_calibration: str | None = None  # the head camera's calibration file (`pushcut robot align`)
+    engine: str = "mujoco"  # the physics engine and renderer (pushcut.sim.world.ENGINES)
 
     def __post_init__(self) -> None:
+        if self.engine not in ENGINES:
+            raise ValueError(f"unknown twin engine {self.engine!r}; expected one of {', '.join(ENGINES)}")
         if not 0.0005 <= self.physics_period_s <= 0.05:
             raise ValueError(f"physics_period_s={self.physics_period_s} must be within [0.0005, 0.05]")
         if self.max_lag_s < self.physics_period_s:
@@ -67,7 +68,7 @@ class SimRobot:
 
     def __init__(self, config: SimRobotConfig) -> None:
         from pushcut.sim.camera_calibration import CameraCalibration
-        from pushcut.sim.registry import make  # mujoco loads here, not at import
+        from pushcut.sim.registry import make  # the engine loads here, not at import
 
         self.config = config
         calibration = None if config.camera_calibration is None else CameraCalibration.load(config.camera_calibration)
@@ -75,9 +76,10 @@ class SimRobot:
         width, height = (320, 240) if calibration is None else (calibration.width, calibration.height)
         self.env = make(config.task, cameras=(), action_hz=config.action_hz, randomization=config.randomization,
                         instruction_split=config.instruction_split, camera_calibration=calibration,
-                        image_width=width, image_height=height)  # fmt: skip
-        self.lock = threading.Lock()  # guards env.data; cameras take it for update_scene
-        self._dt = float(self.env.model.opt.timestep)
+                        image_width=width, image_height=height, engine=config.engine)  # fmt: skip
+        self.engine = config.engine
+        self.lock = threading.Lock()  # guards the env's world: physics, state, servo targets and camera renders
+        self._dt = float(self.env.timestep)
         self._low, self._high = self.env.action_low, self.env.action_high
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
@@ -95,7 +97,7 @@ class SimRobot:
         self._servo = pose.copy()  # the speed-limited servo target the physics applies
         self._wall0 = time.monotonic()
         self._steps = 0
-        self._next_check = self.env.data.time
+        self._next_check = self.env.world.time()
         self._feedback = {arm: (pose.copy(), self._wall0) for arm in spec.ARMS}  # (14-D measured, time) per arm
         self._apply_servo()
 
@@ -250,8 +252,9 @@ class SimRobot:
         self._steps += due
         state = (self.env.measured_joints(), now)
         self._feedback = {arm: self._feedback[arm] if arm in self._silent else state for arm in spec.ARMS}
-        if self._episode and self.env.data.time >= self._next_check:
-            self._next_check = self.env.data.time + 1.0 / self.config.action_hz
+        clock = self.env.world.time()
+        if self._episode and clock >= self._next_check:
+            self._next_check = clock + 1.0 / self.config.action_hz
             self.env.update_success()
 
     def _apply_servo(self) -> None:
@@ -259,7 +262,7 @@ class SimRobot:
 
 
 class SimCamera:
-    """A named camera of a :class:`SimRobot`'s scene, rendered on demand on its own renderer: ``read()`` renders
+    """A named camera of a :class:`SimRobot`'s scene, rendered on demand by the twin's engine: ``read()`` renders
     the current state (a new frame every call; ``fps`` is nominal)."""
 
     def __init__(self, robot: SimRobot, name: str, width: int = 320, height: int = 240, fps: float = 30.0) -> None:
@@ -271,43 +274,36 @@ class SimCamera:
         calibration = robot.camera_calibration
         if calibration is not None and name == calibration.camera:
             calibration.check(name, width, height)
-        self._camera_id = robot.env.camera_ids[name]
-        self._renderer: mujoco.Renderer | None = None
         self._lock = threading.Lock()
+        self._connected = False
         self._index = 0
 
     def connect(self) -> None:
-        import mujoco
-
+        """Render once, so that a machine that cannot render fails here (RobotFault naming the fix) and the engine's
+        first picture (SAPIEN compiles its shaders) is not taken during a trial."""
         with self._lock:
-            if self._renderer is None:
+            if not self._connected:
                 try:
-                    self._renderer = mujoco.Renderer(self.robot.env.model, self.height, self.width)
-                    _OPEN_CAMERAS.add(self)
-                except mujoco.FatalError as error:
-                    raise RobotFault(f"sim camera {self.name} cannot render ({error}); set MUJOCO_GL=osmesa or egl "
-                                     "before mujoco is imported") from error  # fmt: skip
+                    self._render()
+                except RuntimeError as error:  # no GL (MuJoCo), no Vulkan device (SAPIEN): the message names the fix
+                    raise RobotFault(f"sim camera {self.name} cannot render in {self.robot.engine}: {error}") from None
+                self._connected = True
 
     def read(self) -> Frame:
-        if self._renderer is None:
+        if not self._connected:
             self.connect()
         with self._lock:
-            with self.robot.lock:
-                self._renderer.update_scene(self.robot.env.data, self._camera_id)
-                stamp = time.monotonic()
-            rgb = self._renderer.render()
+            rgb, stamp = self._render()
             self._index += 1
             return Frame(rgb, stamp, self._index)
 
+    def _render(self) -> tuple[np.ndarray, float]:
+        """The picture of the current state and when that state was current."""
+        with self.robot.lock:
+            stamp = time.monotonic()
+            return self.robot.env.render_camera(self.name, self.width, self.height), stamp
+
     def close(self) -> None:
+        """The renderer belongs to the twin's world (freed with the robot); a closed camera reconnects on read."""
         with self._lock:
-            if self._renderer is not None:
-                self._renderer.close()
-                self._renderer = None
-
-
-@atexit.register
-def _close_cameras() -> None:
-    """GL contexts must be freed before the interpreter tears the GL bindings down (osmesa errors otherwise)."""
-    for camera in list(_OPEN_CAMERAS):
-        camera.close()
+            self._connected = False
