@@ -1,8 +1,10 @@
 """`pushcut eval twin`: does the deployment path execute what simulation measured? One checkpoint, the same seeds,
 twice: ``pushcut eval sim`` (the simulator's own loop) and ``pushcut trial run --robot sim`` through a policy server
-on loopback, the ZeroMQ client, the chunk executor and the safety filter, on the MuJoCo twin in real time. Paired
-per seed: agreement, the seeds only one side solved, the exact McNemar p; and what the deployment path did on the
-way (ticks the safety filter's rate limits reshaped, ticks the execution's profile limited, latency, actions).
+on loopback, the ZeroMQ client, the chunk executor and the safety filter, on the twin in real time. Both sides run
+in one engine (``--sim``: MuJoCo by default, or SAPIEN; results default to ``CHECKPOINT/twin`` and
+``CHECKPOINT/twin_sapien``). Paired per seed: agreement, the seeds only one side solved, the exact McNemar p; and
+what the deployment path did on the way (ticks the safety filter's rate limits reshaped, ticks the execution's
+profile limited, latency, actions).
 
 Both runs are the commands a user would type (their logs and outputs in ``--out``); a rerun reuses a finished
 evaluation and resumes the trial session.
@@ -21,6 +23,8 @@ import typer
 
 from pushcut.common.conventions import EVAL_SEED_START
 from pushcut.local_server import local_server
+from pushcut.sim.world import ENGINES
+from pushcut.sim.world_options import SimOption
 from pushcut.stages import StageError, pushcut_command, run_logged
 
 LABEL, OPERATOR = "parity", "eval-twin"
@@ -44,25 +48,29 @@ class TwinStats:
 
 
 def run_sim(checkpoint: Path, task: str, episodes: int, seed_start: int, step_limit: int | None, workers: int,
-            out: Path) -> dict[str, Any]:  # fmt: skip
+            engine: str, out: Path) -> dict[str, Any]:  # fmt: skip
     result = out / "sim.json"
     if not result.exists():
         command = ["eval", "sim", "--checkpoint", str(checkpoint), "--task", task, "--episodes", str(episodes),
-                   "--workers", str(workers), "--seed-start", str(seed_start), "--json"]  # fmt: skip
+                   "--workers", str(workers), "--seed-start", str(seed_start), "--sim", engine, "--json"]  # fmt: skip
         if step_limit is not None:
             command += ["--step-limit", str(step_limit)]
         run_logged(pushcut_command(command), out / "logs" / "eval_sim.log", "eval sim", stdout_to=result)
-    return json.loads(result.read_text())
+    evaluation = json.loads(result.read_text())
+    evaluated = evaluation.get("world", {}).get("engine", "mujoco")
+    if evaluated != engine:
+        raise StageError(f"{result} was evaluated in {evaluated}, not {engine}: give this engine its own --out")
+    return evaluation
 
 
 def run_twin(checkpoint: Path, task: str, episodes: int, seed_start: int, step_limit: int | None, port: int,
-             chunking: str, out: Path) -> tuple[list[dict[str, Any]], TwinStats]:  # fmt: skip
+             chunking: str, engine: str, out: Path) -> tuple[list[dict[str, Any]], TwinStats]:  # fmt: skip
     from pushcut.trials_db.database import TrialsDB
 
     db = out / "twin.db"
-    command = ["trial", "run", "--robot", "sim", "--task", task, "--checkpoint-label", LABEL, "--operator", OPERATOR,
-               "--trials", str(episodes), "--seed-start", str(seed_start), "--db", str(db), "--no-video",
-               "--chunking", chunking, "--timeout", "30"]  # fmt: skip
+    command = ["trial", "run", "--robot", "sim", "--sim", engine, "--task", task, "--checkpoint-label", LABEL,
+               "--operator", OPERATOR, "--trials", str(episodes), "--seed-start", str(seed_start), "--db", str(db),
+               "--no-video", "--chunking", chunking, "--timeout", "30"]  # fmt: skip
     if step_limit is not None:
         command += ["--max-actions", str(step_limit)]
     if not _finished(db, task, episodes):  # otherwise the runner resumes the session where it stopped
@@ -110,6 +118,7 @@ def twin(
     port: Annotated[int, typer.Option("--port", help="Loopback port of the policy server.")] = 5556,
     workers: Annotated[int, typer.Option("--workers", help="eval sim's worker processes.")] = 2,
     chunking: Annotated[str, typer.Option("--chunking", help="The twin's executor: 'sync' or 'async'.")] = "sync",
+    sim: SimOption = "mujoco",
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """The twin vs simulation on the same seeds, paired: does deployment execute what evaluation measured?"""
@@ -128,22 +137,24 @@ def twin(
         fail(f"--episodes and --step-limit must be positive, got {episodes}, {step_limit}")
     if chunking not in ("sync", "async"):
         fail(f"--chunking must be 'sync' or 'async', got {chunking!r}")
-    out = out or checkpoint / "twin"
+    if sim not in ENGINES:
+        fail(f"--sim must be one of {', '.join(ENGINES)}: the twin runs its engine in this process, got {sim!r}")
+    out = out or checkpoint / ("twin" if sim == "mujoco" else f"twin_{sim}")
     out.mkdir(parents=True, exist_ok=True)
     try:  # with --json the stages' progress goes to stderr, the result alone to stdout
         with contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext():
-            sim = run_sim(checkpoint, task, episodes, seed_start, step_limit, workers, out)
-            twin_seeds, stats = run_twin(checkpoint, task, episodes, seed_start, step_limit, port, chunking, out)
+            evaluation = run_sim(checkpoint, task, episodes, seed_start, step_limit, workers, sim, out)
+            twin_seeds, stats = run_twin(checkpoint, task, episodes, seed_start, step_limit, port, chunking, sim, out)
     except StageError as error:
         fail(str(error))
-    paired = compare_paired(sim["per_seed"], twin_seeds)
+    paired = compare_paired(evaluation["per_seed"], twin_seeds)
     result = {
-        "checkpoint": str(checkpoint), "task": task, "episodes": episodes, "seed_start": seed_start,
+        "checkpoint": str(checkpoint), "task": task, "engine": sim, "episodes": episodes, "seed_start": seed_start,
         "step_limit": step_limit, "sim_successes": paired.successes_a, "twin_successes": paired.successes_b,
         "agreement": paired.n - paired.only_a - paired.only_b, "only_sim": paired.only_a, "only_twin": paired.only_b,
         "mcnemar_p": paired.p, "twin": {**asdict(stats), "smoothed_share": stats.smoothed_share},
         "per_seed": [{"seed": s["seed"], "sim": s["success"], "twin": t["success"], "twin_actions": t["actions"]}
-                     for s, t in zip(sorted(sim["per_seed"], key=lambda o: o["seed"]),
+                     for s, t in zip(sorted(evaluation["per_seed"], key=lambda o: o["seed"]),
                                      sorted(twin_seeds, key=lambda o: o["seed"]))],
     }  # fmt: skip
     (out / "parity.json").write_text(json.dumps(result, indent=2) + "\n")
@@ -152,7 +163,8 @@ def twin(
         return
     n = paired.n
     latency = "-" if stats.latency_p50_ms_mean is None else f"{stats.latency_p50_ms_mean:.0f} ms"
-    typer.echo(f"{task}, {n} seeds from {seed_start}, step limit {step_limit or 'the task default'}, {checkpoint}")
+    typer.echo(f"{task} in {sim}, {n} seeds from {seed_start}, step limit {step_limit or 'the task default'}, "
+               f"{checkpoint}")  # fmt: skip
     typer.echo(f"  eval sim            {paired.successes_a}/{n}")
     typer.echo(f"  twin ({chunking:5s})        {paired.successes_b}/{n}   mean {stats.actions_mean:.1f} actions, "
                f"latency p50 {latency}, {1000 * stats.seconds_per_action:.0f} ms per action, filter reshaped "

@@ -11,6 +11,8 @@ from typing import Annotated
 
 import typer
 
+from pushcut.sim.world_options import SimOption
+
 app = typer.Typer(no_args_is_help=True, add_completion=False)
 
 DbOption = Annotated[Path, typer.Option("--db", help="The SQLite trial database (created if missing).")]
@@ -41,7 +43,7 @@ def run(
         str,
         typer.Option(
             "--robot",
-            help="'sim' (the MuJoCo twin), 'piper' (the real pair) or 'virtual-piper' (the real "
+            help="'sim' (the twin, in --sim's engine), 'piper' (the real pair) or 'virtual-piper' (the real "
             "driver on the virtual Piper pair in this process, cameras on its twin: a rehearsal; README).",
         ),
     ] = "sim",
@@ -88,6 +90,7 @@ def run(
         Path | None,
         typer.Option("--camera-calibration", help="Head camera calibration (`pushcut robot align`); sim: the twin's."),
     ] = None,
+    sim: SimOption = "mujoco",
 ) -> None:
     """Run (or resume) a session of trials of a served policy; every finished trial is saved at once."""
     from pushcut.common.conventions import EVAL_SEED_START
@@ -105,7 +108,7 @@ def run(
             video_cameras=() if no_video else (tuple(video_camera) if video_camera else None),
             server_timeout_s=timeout_s, new_session=new_session, can_left=can_left, can_right=can_right,
             safety=safety, servo_hz=servo_hz, chunking=chunking, home=not no_home,
-            camera_serials=_pairs(camera or [], "--camera"), camera_calibration=camera_calibration,
+            camera_serials=_pairs(camera or [], "--camera"), camera_calibration=camera_calibration, sim=sim,
         )  # fmt: skip
         runner = TrialRunner(config, ConsoleOperator())
         session = runner.run()
@@ -116,7 +119,8 @@ def run(
         _fail(str(error))
     low, high = session.interval
     rate = f"{session.rate:.0%} (Wilson 95% {low:.0%}-{high:.0%})" if session.judged else "-"
-    typer.echo(f"session #{session.id}: {session.judged}/{session.planned_trials} judged, "
+    twin = f" (twin in {config.engine})" if config.engine else ""
+    typer.echo(f"session #{session.id}{twin}: {session.judged}/{session.planned_trials} judged, "
                f"{session.successes} successes, {session.aborted} aborted; success rate {rate}")  # fmt: skip
     if runner.interrupts.quit:
         typer.echo("session ended early; rerun the same command to resume it")

@@ -4,10 +4,13 @@ safety filter on the twin, paired per seed."""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 
 import pytest
+
+from pushcut.trials_db.database import TrialsDB
 
 PUSHCUT = [sys.executable, "-m", "pushcut"]
 
@@ -39,12 +42,33 @@ def test_the_twin_and_the_simulator_are_paired_seed_by_seed(micro_checkpoint, tm
     assert json.loads(again.stdout)["per_seed"] == parity["per_seed"]
 
 
+@pytest.mark.usefixtures("restore_render_variables")
+def test_the_twin_and_the_simulator_both_run_in_sapien_with_sim_sapien(micro_checkpoint, tmp_path):
+    checkpoint = tmp_path / "checkpoint"
+    shutil.copytree(micro_checkpoint, checkpoint)
+    args = ["eval", "twin", "--checkpoint", str(checkpoint), "--episodes", "1", "--step-limit", "3",
+            "--port", "5592", "--workers", "1", "--sim", "sapien"]  # fmt: skip
+    out = checkpoint / "twin_sapien"  # the default --out of --sim sapien, beside MuJoCo's twin/
+    result = run(*args)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "click_bell in sapien, 1 seeds" in result.stdout and "1 trials on sim (sapien)" in result.stdout
+    assert json.loads((out / "parity.json").read_text())["engine"] == "sapien"
+    assert json.loads((out / "sim.json").read_text())["world"]["engine"] == "sapien"
+    with TrialsDB(out / "twin.db") as db:
+        (session,) = db.sessions()
+        assert db.session_settings(session.id)["engine"] == "sapien" and session.judged == 1
+    mixed = run(*args[:-1], "mujoco", "--out", str(out))  # one folder, one engine
+    assert mixed.returncode == 2
+    assert "was evaluated in sapien, not mujoco: give this engine its own --out" in mixed.stderr
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
         (["--task", "ring_the_bell"], "unknown task 'ring_the_bell'"),
         (["--episodes", "0"], "--episodes and --step-limit must be positive"),
         (["--chunking", "later"], "--chunking must be 'sync' or 'async'"),
+        (["--sim", "robotwin"], "--sim must be one of mujoco, sapien: the twin runs its engine in this process"),
     ],
 )
 def test_bad_options_are_refused_before_anything_runs(micro_checkpoint, tmp_path, args, message):

@@ -17,6 +17,7 @@ the database's folder when they lie under it; :meth:`TrialsDB.resolve` turns the
 from __future__ import annotations
 
 import dataclasses
+import json
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
@@ -195,6 +196,13 @@ class TrialsDB:
         sets = ", ".join(f"{name} = ?" for name in fields)
         self._transaction(lambda c: c.execute(f"UPDATE sessions SET {sets}, updated_at = ? WHERE id = ?",
                                               (*fields.values(), time.time(), session_id)))  # fmt: skip
+
+    def session_settings(self, session_id: int) -> dict[str, Any]:
+        """The session's settings JSON (SessionInfo.settings) as a dict."""
+        row = self.conn.execute("SELECT settings FROM sessions WHERE id = ?", (session_id,)).fetchone()
+        if row is None:
+            raise TrialsDBError(f"no session #{session_id} in {self.path}")
+        return json.loads(row["settings"])
 
     def session(self, session_id: int) -> SessionSummary:
         rows = self._summaries("WHERE s.id = ?", (session_id,))

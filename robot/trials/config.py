@@ -8,6 +8,7 @@ from pathlib import Path
 
 from pushcut.common.conventions import DEFAULT_ACTION_HZ, EVAL_SEED_START
 from pushcut.robot.drivers.can_link import name_problem
+from pushcut.sim.world import ENGINES
 
 ROBOTS = ("sim", "piper", "virtual-piper")  # virtual-piper: the real driver on the virtual Piper pair (a rehearsal)
 
@@ -22,7 +23,7 @@ class RunnerConfig:
     server: str  # the policy server, e.g. tcp://gpu-box:5555
     checkpoint_label: str  # how reviewers name the checkpoint (sft, grpo-800, ...)
     operator: str
-    robot: str = "sim"  # 'sim' (the MuJoCo twin), 'piper' (two real arms) or 'virtual-piper' (their rehearsal)
+    robot: str = "sim"  # 'sim' (the twin), 'piper' (two real arms) or 'virtual-piper' (their rehearsal)
     trials: int = 50  # judged trials (success or failure) wanted; aborted ones are redone
     db: Path = Path("trials.db")
     out: Path | None = None  # videos and npz; default <db folder>/trials/session_<id>
@@ -43,10 +44,16 @@ class RunnerConfig:
     can_right: str = "can_right"
     camera_serials: tuple[tuple[str, str], ...] = ()  # piper: (policy camera name, RealSense serial)
     camera_calibration: Path | None = None  # the head camera's calibration (`pushcut robot align`); sim: the twin's
+    sim: str = "mujoco"  # the twin's engine (pushcut.sim.world.ENGINES); only --robot sim has one to choose
 
     def __post_init__(self) -> None:
         if self.robot not in ROBOTS:
             raise RunnerError(f"--robot must be 'sim', 'piper' or 'virtual-piper', got {self.robot!r}")
+        if self.sim not in ENGINES:
+            raise RunnerError(f"--sim must be one of {', '.join(ENGINES)} (the twin's engine), got {self.sim!r}")
+        if self.sim != "mujoco" and self.robot != "sim":
+            raise RunnerError(f"--sim {self.sim} chooses the twin's engine: it goes with --robot sim, not --robot "
+                              f"{self.robot}")  # fmt: skip
         if self.judge not in (None, "predicate", "operator"):
             raise RunnerError(f"--judge must be 'predicate' or 'operator', got {self.judge!r}")
         if self.robot != "sim" and self.judge == "predicate":
@@ -75,6 +82,11 @@ class RunnerConfig:
     @property
     def judged_by(self) -> str:
         return self.judge or ("predicate" if self.robot == "sim" else "operator")
+
+    @property
+    def engine(self) -> str | None:
+        """The twin's physics engine and renderer (``--robot sim``); None for a real robot or its rehearsal."""
+        return self.sim if self.robot == "sim" else None
 
 
 def check_settings(config: RunnerConfig) -> None:

@@ -1,7 +1,8 @@
-"""The robot a trial session drives, built from ``--robot``: the MuJoCo twin (``sim``), the two real Pipers with
-RealSense cameras (``piper``), or their rehearsal (``virtual-piper``: the real driver on the virtual Piper pair in this
-process, robot/drivers/virtual_pair.py, the policy's cameras rendered on its twin; run like the real pair: operator
-prompts, homing, operator judging), checked against what the policy server said it needs before anything moves."""
+"""The robot a trial session drives, built from ``--robot``: the twin (``sim``, in the engine of ``--sim``), the two
+real Pipers with RealSense cameras (``piper``), or their rehearsal (``virtual-piper``: the real driver on the virtual
+Piper pair in this process, robot/drivers/virtual_pair.py, the policy's cameras rendered on its twin; run like the
+real pair: operator prompts, homing, operator judging), checked against what the policy server said it needs before
+anything moves."""
 
 from __future__ import annotations
 
@@ -75,15 +76,19 @@ def build_robot(config: RunnerConfig, info: ServerInfo) -> Rig:
 def _build_sim(config: RunnerConfig, info: ServerInfo) -> Rig:
     from pushcut.robot.drivers.sim_robot import SimCamera, SimRobot, SimRobotConfig
     from pushcut.sim.env import CAMERA_NAMES
+    from pushcut.sim.sapien.device import SapienUnavailable, VulkanUnavailable
 
     missing = [name for name in info.cameras if name not in CAMERA_NAMES]
     if missing:
         raise RunnerError(f"the policy needs camera(s) {missing}; the twin has {sorted(CAMERA_NAMES)}")
     calibration = None if config.camera_calibration is None else str(config.camera_calibration)
     try:
-        sim = SimRobot(SimRobotConfig(config.task, action_hz=info.action_hz, camera_calibration=calibration))
+        sim = SimRobot(SimRobotConfig(config.task, action_hz=info.action_hz, camera_calibration=calibration,
+                                      engine=config.sim))  # fmt: skip
     except ValueError as error:  # unknown task, a calibration file that cannot be used
         raise RunnerError(str(error)) from None
+    except (SapienUnavailable, VulkanUnavailable) as error:  # --sim sapien on a machine without SAPIEN or Vulkan
+        raise RunnerError(f"--sim {config.engine}: {error}") from None
     try:
         cameras: list[Camera] = [
             SimCamera(sim, name, width=shape[1], height=shape[0], fps=info.action_hz)

@@ -119,6 +119,7 @@ class TrialRunner:
         c = self.config
         found = None if c.new_session else db.find_session(c.task, c.checkpoint_label, c.operator, c.robot)
         if found is not None:
+            self._check_engine(db, found)
             if found.checkpoint_hash and found.checkpoint_hash != info.checkpoint_hash:
                 raise RunnerError(
                     f"session #{found.id} ({c.task}, label {c.checkpoint_label!r}) ran checkpoint "
@@ -140,7 +141,7 @@ class TrialRunner:
         settings = {"max_actions": c.max_actions, "action_hz": info.action_hz, "chunk": info.chunk,
                     "chunking": c.chunking, "safety": c.safety, "servo_hz": c.servo_hz,
                     "cameras": sorted(info.cameras), "instruction": c.instruction,
-                    "camera_calibration": calibration_summary(c)}  # fmt: skip
+                    "camera_calibration": calibration_summary(c), "engine": c.engine}  # fmt: skip
         session_id = db.create_session(SessionInfo(
             task=c.task, checkpoint_label=c.checkpoint_label, robot=c.robot, operator=c.operator,
             planned_trials=c.trials, judge=c.judged_by, robot_kind="real" if c.robot == "piper" else "sim",
@@ -148,8 +149,20 @@ class TrialRunner:
             seed_start=c.seed_start if c.robot == "sim" else None, settings=json.dumps(settings),
             camera_calibration=json.dumps(info.camera_calibration) if info.camera_calibration else None,
         ))  # fmt: skip
-        self.operator.say(f"session #{session_id}: {c.task}, {c.checkpoint_label}, {c.trials} trials on {c.robot}")
+        where = c.robot if c.engine is None else f"{c.robot} ({c.engine})"
+        self.operator.say(f"session #{session_id}: {c.task}, {c.checkpoint_label}, {c.trials} trials on {where}")
         return db.session(session_id)
+
+    def _check_engine(self, db: TrialsDB, found: SessionSummary) -> None:
+        """A twin session resumes only in the engine it started in (sessions from before the engine was recorded ran
+        MuJoCo): one session's trials come from one world."""
+        engine = self.config.engine
+        if engine is None:
+            return
+        recorded = db.session_settings(found.id).get("engine") or "mujoco"
+        if recorded != engine:
+            raise RunnerError(f"session #{found.id} ran its trials in {recorded}, not {engine}: rerun with --sim "
+                              f"{recorded} to resume it, or start another with --new-session")  # fmt: skip
 
     def _trials(self, db: TrialsDB, session: SessionSummary, rig: Rig, client: PolicyClient, info: ServerInfo) -> None:
         out = (self.config.out or self.config.db.parent / "trials") / f"session_{session.id:04d}"
