@@ -12,22 +12,29 @@ Measured (a control step = one action = 1/action_hz s of physics):
   chunk, the way rollouts use the pool. Speed-ups are 2 workers vs 1.
 Each rate is the best of `rounds` interleaved measurements, so that a burst of load from elsewhere on a shared
 machine does not decide the ratio. The arms track a slow sinusoid so the physics has work to do.
+
+With engine "sapien" the same keys measure SAPIEN (raw: SAPIEN's own calls on the env's scene, sim/sapien/bench.py)
+and the pool runs SAPIEN workers; mujoco_env_{render,physics}_sps add MuJoCo's env on the same task, and
+sapien_vs_mujoco_{render,physics} are SAPIEN's env rate over MuJoCo's.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from pushcut.sim import piper_spec as spec
+from pushcut.sim.world import ENGINES
 
 CHUNK = 25
 NO_STEP_LIMIT = 10**9  # no episode may end inside a measurement
 
 
-def _actions(start: np.ndarray, steps: int) -> np.ndarray:
+def wave_actions(start: np.ndarray, steps: int) -> np.ndarray:
+    """``steps`` actions from ``start``: the arms follow a slow sinusoid (opposite on the two sides)."""
     t = np.arange(steps)[:, None]
     wave = 0.15 * np.sin(2 * np.pi * t / 40.0)
     actions = np.repeat(start[None], steps, axis=0)
@@ -36,7 +43,7 @@ def _actions(start: np.ndarray, steps: int) -> np.ndarray:
     return actions
 
 
-def _timed(fn, steps: int) -> float:
+def steps_per_second(fn: Callable[[int], object], steps: int) -> float:
     """Control steps per second of `fn(i)` over i in range(steps)."""
     start = time.perf_counter()
     for i in range(steps):
@@ -52,7 +59,7 @@ def _single_process(task: str, steps: int, rounds: int, seed: int) -> dict[str, 
     env = make(task, cameras=("head_camera",), step_limit=NO_STEP_LIMIT)
     env.reset(seed=seed)
     headless = make(task, cameras=(), step_limit=NO_STEP_LIMIT)  # the same step, nothing rendered
-    actions = _actions(env.commanded_action, steps)
+    actions = wave_actions(env.commanded_action, steps)
     model, data = env.model, env.data
     renderer = mujoco.Renderer(model, env.config.image_height, env.config.image_width)
     camera = env.camera_ids["head_camera"]
@@ -72,13 +79,13 @@ def _single_process(task: str, steps: int, rounds: int, seed: int) -> dict[str, 
     }
     best = dict.fromkeys(measures, 0.0)
     try:
-        _timed(measures["env_render_sps"], 10)  # warm-up: GL context, shader compilation
-        _timed(measures["raw_render_sps"], 10)
+        steps_per_second(measures["env_render_sps"], 10)  # warm-up: GL context, shader compilation
+        steps_per_second(measures["raw_render_sps"], 10)
         for _ in range(rounds):
             for name, fn in measures.items():
                 env.reset(seed=seed)
                 headless.reset(seed=seed)
-                best[name] = max(best[name], _timed(fn, steps))
+                best[name] = max(best[name], steps_per_second(fn, steps))
     finally:
         renderer.close()
         env.close()
@@ -86,15 +93,16 @@ def _single_process(task: str, steps: int, rounds: int, seed: int) -> dict[str, 
     return best
 
 
-def _pool(task: str, steps: int, rounds: int, seed: int) -> dict[str, float]:
+def _pool(task: str, steps: int, rounds: int, seed: int, engine: str) -> dict[str, float]:
     from pushcut.sim.vector import EnvPool
 
     best: dict[str, float] = {}
     for workers in (1, 2):
-        with EnvPool(task, workers, env_overrides={"cameras": ("head_camera",), "step_limit": NO_STEP_LIMIT}) as pool:
+        overrides = {"cameras": ("head_camera",), "step_limit": NO_STEP_LIMIT, "engine": engine}
+        with EnvPool(task, workers, env_overrides=overrides) as pool:
             observations = pool.reset([seed] * workers)  # identical workloads: measures parallelism
             start_action = observations[0]["joint_action"]["vector"]
-            actions = _actions(start_action, steps)
+            actions = wave_actions(start_action, steps)
             batch = [np.repeat(a[None], workers, axis=0) for a in actions]
             chunks = [actions[i : i + CHUNK] for i in range(0, steps - CHUNK + 1, CHUNK)]
             for _ in range(10):
@@ -102,9 +110,9 @@ def _pool(task: str, steps: int, rounds: int, seed: int) -> dict[str, float]:
             step_rate = chunk_rate = 0.0
             for _ in range(rounds):
                 pool.reset([seed] * workers)
-                step_rate = max(step_rate, workers * _timed(lambda i, b=batch: pool.step(b[i]), steps))
+                step_rate = max(step_rate, workers * steps_per_second(lambda i, b=batch: pool.step(b[i]), steps))
                 pool.reset([seed] * workers)
-                rate = _timed(lambda i, c=chunks, n=workers: pool.step_chunk([c[i]] * n), len(chunks))
+                rate = steps_per_second(lambda i, c=chunks, n=workers: pool.step_chunk([c[i]] * n), len(chunks))
                 chunk_rate = max(chunk_rate, workers * CHUNK * rate)
             best[f"pool_step_{workers}_sps"] = step_rate
             best[f"pool_chunk_{workers}_sps"] = chunk_rate
@@ -133,12 +141,28 @@ def machine_ceiling(iterations: int = 10_000_000) -> float:
     return 2 * single / double
 
 
-def run_benchmarks(task: str, steps: int = 200, seed: int = 0, rounds: int = 3) -> dict[str, Any]:
-    """All measurements, as a flat dict of rates (control steps per second) and ratios."""
+def run_benchmarks(
+    task: str, steps: int = 200, seed: int = 0, rounds: int = 3, engine: str = "mujoco"
+) -> dict[str, Any]:
+    """All measurements of ``engine``, as a flat dict of rates (control steps per second) and ratios."""
+    if engine not in ENGINES:
+        raise ValueError(f"unknown engine {engine!r}; expected one of {', '.join(ENGINES)}")
     steps = max(steps, 2 * CHUNK)
-    results: dict[str, Any] = {"task": task, "steps": steps, "rounds": rounds, "image": "320x240 head_camera"}
-    results.update(_single_process(task, steps, rounds, seed))
-    results.update(_pool(task, steps, rounds, seed))
+    results: dict[str, Any] = {"task": task, "engine": engine, "steps": steps, "rounds": rounds,
+                               "image": "320x240 head_camera"}  # fmt: skip
+    if engine == "sapien":
+        from pushcut.sim.sapien.bench import single_process, use_one_render_thread
+
+        use_one_render_thread()  # before the pool's workers inherit the environment
+        results.update(single_process(task, steps, rounds, seed))
+        mujoco = _single_process(task, steps, rounds, seed)
+        results["mujoco_env_render_sps"] = mujoco["env_render_sps"]
+        results["mujoco_env_physics_sps"] = mujoco["env_physics_sps"]
+        results["sapien_vs_mujoco_render"] = results["env_render_sps"] / mujoco["env_render_sps"]
+        results["sapien_vs_mujoco_physics"] = results["env_physics_sps"] / mujoco["env_physics_sps"]
+    else:
+        results.update(_single_process(task, steps, rounds, seed))
+    results.update(_pool(task, steps, rounds, seed, engine))
     results["machine_ceiling_speedup"] = machine_ceiling()
     results["env_overhead_render"] = results["raw_render_sps"] / results["env_render_sps"]
     results["env_overhead_physics"] = results["raw_physics_sps"] / results["env_physics_sps"]
@@ -147,28 +171,43 @@ def run_benchmarks(task: str, steps: int = 200, seed: int = 0, rounds: int = 3) 
     return results
 
 
+# How each engine's raw baseline is named in the table.
+RAW_STEP = {"mujoco": "raw MuJoCo mj_step", "sapien": "raw SAPIEN scene.step + gravity compensation"}
+RAW_RENDER = {"mujoco": "Renderer.render", "sapien": "take_picture + get_picture"}
+
+
 def format_table(results: dict[str, Any]) -> str:
+    engine = results.get("engine", "mujoco")
+    raw, picture = RAW_STEP[engine], RAW_RENDER[engine]
+    on = "" if engine == "mujoco" else f" ({engine})"
     rows = [
-        ("raw MuJoCo mj_step + Renderer.render (head 320x240)", f"{results['raw_render_sps']:.1f} steps/s"),
-        ("DualPiperEnv.step, head camera rendered", f"{results['env_render_sps']:.1f} steps/s"),
+        (f"{raw} + {picture} (head 320x240)", f"{results['raw_render_sps']:.1f} steps/s"),
+        (f"DualPiperEnv.step{on}, head camera rendered", f"{results['env_render_sps']:.1f} steps/s"),
         ("env overhead with rendering (goal <= 1.15x)", f"{results['env_overhead_render']:.3f}x"),
-        ("raw MuJoCo mj_step, no rendering", f"{results['raw_physics_sps']:.1f} steps/s"),
-        ("DualPiperEnv.step, no camera", f"{results['env_physics_sps']:.1f} steps/s"),
+        (f"{raw}, no rendering", f"{results['raw_physics_sps']:.1f} steps/s"),
+        (f"DualPiperEnv.step{on}, no camera", f"{results['env_physics_sps']:.1f} steps/s"),
         ("env overhead without rendering", f"{results['env_overhead_physics']:.3f}x"),
-        ("EnvPool.step, 1 worker (head rendered every step)", f"{results['pool_step_1_sps']:.1f} steps/s"),
+        (f"EnvPool.step{on}, 1 worker (head rendered every step)", f"{results['pool_step_1_sps']:.1f} steps/s"),
         ("EnvPool.step, 2 workers", f"{results['pool_step_2_sps']:.1f} steps/s"),
         ("  speed-up 2 vs 1 workers, per-step calls", f"{results['pool_step_speedup']:.2f}x"),
         (
-            f"EnvPool.step_chunk ({CHUNK} actions, head rendered per chunk), 1 worker",
+            f"EnvPool.step_chunk{on} ({CHUNK} actions, head rendered per chunk), 1 worker",
             f"{results['pool_chunk_1_sps']:.1f} steps/s",
         ),
         ("EnvPool.step_chunk, 2 workers", f"{results['pool_chunk_2_sps']:.1f} steps/s"),
         ("  speed-up 2 vs 1 workers, chunked (goal >= 1.8x)", f"{results['pool_chunk_speedup']:.2f}x"),
         ("pure-Python work, 2 vs 1 processes (this machine's ceiling)", f"{results['machine_ceiling_speedup']:.2f}x"),
     ]
+    if engine == "sapien":
+        rows += [
+            ("DualPiperEnv.step (mujoco), head camera rendered", f"{results['mujoco_env_render_sps']:.1f} steps/s"),
+            ("  SAPIEN / MuJoCo env rate, rendered", f"{results['sapien_vs_mujoco_render']:.2f}x"),
+            ("DualPiperEnv.step (mujoco), no camera", f"{results['mujoco_env_physics_sps']:.1f} steps/s"),
+            ("  SAPIEN / MuJoCo env rate, no camera", f"{results['sapien_vs_mujoco_physics']:.2f}x"),
+        ]
     width = max(len(r[0]) for r in rows)
     header = (
-        f"task {results['task']}: {results['steps']} control steps per measurement, best of {results['rounds']} "
-        "interleaved rounds"
+        f"task {results['task']} ({engine}): {results['steps']} control steps per measurement, best of "
+        f"{results['rounds']} interleaved rounds"
     )
     return "\n".join([header] + [f"| {name:<{width}} | {value:>16} |" for name, value in rows])

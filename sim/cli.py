@@ -33,6 +33,15 @@ def _engine_overrides(sim: str) -> dict:
         fail(str(error))
 
 
+def _pushcut_engine(sim: str, command: str) -> str:
+    """The engine of one of pushcut's own worlds for ``pushcut sim <command>``; one line for any other --sim."""
+    from pushcut.sim.world import ENGINES
+
+    if sim not in ENGINES:
+        fail(f"pushcut sim {command} runs pushcut's own worlds: --sim {' or '.join(ENGINES)}, got {sim!r}")
+    return sim
+
+
 def _check_task(task: str) -> None:
     from pushcut.sim.registry import get_task
 
@@ -277,13 +286,49 @@ def bench(
     steps: Annotated[int, typer.Option(help="Control steps per measurement.")] = 200,
     rounds: Annotated[int, typer.Option(help="Interleaved repetitions; the best rate of each counts.")] = 3,
     as_json: Annotated[bool, typer.Option("--json")] = False,
+    sim: SimOption = "mujoco",
 ) -> None:
-    """Control steps/s with and without rendering, env overhead over raw MuJoCo, 1 vs 2 worker processes."""
+    """Control steps/s with and without rendering, env overhead over the raw engine, 1 vs 2 worker processes; with
+    --sim sapien also SAPIEN's env rate over MuJoCo's."""
     from pushcut.sim.bench import format_table, run_benchmarks
 
     _check_task(task)
-    results = run_benchmarks(task, steps, rounds=rounds)
+    engine = _pushcut_engine(sim, "bench")
+    results = run_benchmarks(task, steps, rounds=rounds, engine=engine)
     typer.echo(json.dumps(results, indent=1) if as_json else format_table(results))
+
+
+@app.command()
+def replay(
+    data: Annotated[
+        list[Path], typer.Option("--data", help="A demonstration directory of `pushcut sim demo`; repeatable.")
+    ],
+    sim: SimOption = "mujoco",
+    episodes: Annotated[int | None, typer.Option("--episodes", help="Replay the first N episodes of each.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summaries as JSON.")] = False,
+    json_out: Annotated[Path | None, typer.Option("--json-out", help="Also write the summaries here (.json).")] = None,
+) -> None:
+    """Replay recorded demonstrations open loop (their seeds, their actions) in --sim mujoco or sapien: success per
+    task with its Wilson 95 % interval and the drift from the recording, which measures the physics gap."""
+    from pushcut.sim.replay import replay_dataset
+    from pushcut.sim.sapien.device import SapienUnavailable, VulkanUnavailable
+
+    engine = _pushcut_engine(sim, "replay")
+    if json_out is not None:
+        _check_writable_file(json_out, (".json",))
+    summaries = []
+    for folder in data:
+        try:
+            summary = replay_dataset(folder, engine, episodes)
+        except (FileNotFoundError, ValueError, SapienUnavailable, VulkanUnavailable) as error:
+            fail(str(error))
+        summaries.append(summary.as_dict())
+        if not as_json:
+            typer.echo(summary.line())
+    if json_out is not None:
+        json_out.write_text(json.dumps(summaries, indent=1) + "\n")
+    if as_json:
+        typer.echo(json.dumps(summaries, indent=1))
 
 
 @app.command()

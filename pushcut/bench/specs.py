@@ -115,6 +115,27 @@ BENCHMARKS: tuple[Benchmark, ...] = (
         ),
     ),  # fmt: skip
     Benchmark(
+        name="sim-sapien",
+        argv=("-m", "pushcut", "sim", "bench"),
+        shown="pushcut sim bench",
+        full={"task": "click_bell", "steps": 400, "rounds": 3, "sim": "sapien"},
+        quick={"task": "click_bell", "steps": 50, "rounds": 1, "sim": "sapien"},
+        metrics=(
+            Metric(
+                "env overhead over raw SAPIEN, rendered",
+                lambda r: r["env_overhead_render"],
+                "x",
+                3,
+                Goal("<=", 1.15, "x"),
+            ),
+            Metric("DualPiperEnv.step in SAPIEN, head camera rendered", lambda r: r["env_render_sps"], "steps/s", 1),
+            Metric("SAPIEN / MuJoCo env rate, rendered", lambda r: r["sapien_vs_mujoco_render"], "x", 2),
+            Metric("SAPIEN EnvPool.step_chunk speed-up, 2 vs 1 workers", lambda r: r["pool_chunk_speedup"], "x", 2),
+        ),
+        notes="raw SAPIEN: scene.step with gravity compensation + the head camera's take_picture / get_picture on "
+        "the env's own scene; lavapipe with 1 render thread per process on a CPU-only machine",
+    ),  # fmt: skip
+    Benchmark(
         name="ray",
         argv=("-m", "pushcut.sim.ray_bench"),
         shown="python -m pushcut.sim.ray_bench",
