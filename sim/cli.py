@@ -1,4 +1,5 @@
-"""`pushcut sim ...`: tasks, demo, render, video, bench. Errors are printed as one clear line and exit code 2."""
+"""`pushcut sim ...`: tasks, demo, render, video, compare, bench, replay. Errors are printed as one clear line and exit
+code 2."""
 
 from __future__ import annotations
 
@@ -30,6 +31,17 @@ def _engine_overrides(sim: str) -> dict:
     try:
         return world_overrides(sim, None, None)
     except ValueError as error:
+        fail(str(error))
+
+
+def _make_env(task: str, **overrides):
+    """``make(task, **overrides)``, its refusals (an option the world lacks, no SAPIEN or Vulkan) in one line."""
+    from pushcut.sim.registry import make
+    from pushcut.sim.sapien.device import SapienUnavailable, VulkanUnavailable
+
+    try:
+        return make(task, **overrides)
+    except (ValueError, SapienUnavailable, VulkanUnavailable) as error:
         fail(str(error))
 
 
@@ -236,23 +248,24 @@ def render(
     out: Annotated[Path, typer.Option("--out", help="PNG file.")],
     seed: SeedOption = 0,
     randomization: Annotated[str, typer.Option(help="'clean' or 'randomized'.")] = "clean",
+    sim: SimOption = "mujoco",
 ) -> None:
     """Render the initial scene: head, left and right camera side by side."""
     import imageio.v3 as iio
     import numpy as np
 
-    from pushcut.sim.registry import make
-
+    world = _engine_overrides(_pushcut_engine(sim, "render"))
     _check_task(task)
     _check_writable_file(out, (".png",))
-    env = make(task, cameras=("head_camera", "left_camera", "right_camera"), randomization=randomization)
+    cameras = ("head_camera", "left_camera", "right_camera")
+    env = _make_env(task, cameras=cameras, randomization=randomization, **world)
     try:
         obs, _ = env.reset(seed=seed)
         views = [obs["observation"][c]["rgb"] for c in env.config.cameras]
         iio.imwrite(out, np.concatenate(views, axis=1))
     finally:
         env.close()
-    typer.echo(f"wrote {out} ({env.instruction})")
+    typer.echo(f"wrote {out} ({sim}): {env.instruction}")
 
 
 @app.command()
@@ -261,15 +274,16 @@ def video(
     out: Annotated[Path, typer.Option("--out", help="MP4 file.")],
     seed: SeedOption = 0,
     randomization: Annotated[str, typer.Option(help="'clean' or 'randomized'.")] = "clean",
+    sim: SimOption = "mujoco",
 ) -> None:
     """The expert's episode on one seed, from the head camera, as an mp4."""
     from pushcut.sim.demos import run_expert
-    from pushcut.sim.registry import make
     from pushcut.sim.video import write_mp4
 
+    world = _engine_overrides(_pushcut_engine(sim, "video"))
     _check_task(task)
     _check_writable_file(out, (".mp4",))
-    env = make(task, cameras=("head_camera",), randomization=randomization)
+    env = _make_env(task, cameras=("head_camera",), randomization=randomization, **world)
     frames: list = []
     try:
         result = run_expert(env, seed, frames=frames)
@@ -277,7 +291,38 @@ def video(
         env.close()
     write_mp4(out, frames, fps=env.config.action_hz)
     outcome = "success" if result.success else f"failure{': ' + result.error if result.error else ''}"
-    typer.echo(f"wrote {out}: {len(frames)} frames, expert {outcome} after {result.steps} actions")
+    typer.echo(f"wrote {out} ({sim}): {len(frames)} frames, expert {outcome} after {result.steps} actions")
+
+
+@app.command()
+def compare(
+    out: Annotated[Path, typer.Option("--out", help="PNG file, e.g. docs/img/engines.png.")],
+    task: Annotated[list[str] | None, typer.Option("--task", help="Task(s); default: all.")] = None,
+    seed: SeedOption = 0,
+    camera: Annotated[str, typer.Option("--camera", help="head_camera, left_camera or right_camera.")] = "head_camera",
+) -> None:
+    """Each task's initial scene in MuJoCo and in SAPIEN side by side (one row per task, 320x240 tiles), and per
+    task the mean absolute pixel difference of the two pictures."""
+    import imageio.v3 as iio
+
+    from pushcut.sim.engine_compare import compare_engines
+    from pushcut.sim.registry import task_names
+    from pushcut.sim.sapien.device import SapienUnavailable, VulkanUnavailable
+    from pushcut.sim.world import ENGINES
+
+    names = task or task_names()
+    for name in names:
+        _check_task(name)
+    _check_writable_file(out, (".png",))
+    try:
+        comparison = compare_engines(names, seed=seed, camera=camera)
+    except (ValueError, SapienUnavailable, VulkanUnavailable) as error:
+        fail(str(error))
+    iio.imwrite(out, comparison.grid)
+    typer.echo(f"wrote {out}: rows {', '.join(names)}; columns {' | '.join(ENGINES)}; {camera}, seed {seed}")
+    typer.echo("mean absolute pixel difference, MuJoCo vs SAPIEN (8-bit levels, 0-255):")
+    for name, difference in comparison.mean_abs_difference().items():
+        typer.echo(f"  {name:<20} {difference:5.1f}")
 
 
 @app.command()

@@ -5,8 +5,10 @@ import subprocess
 import sys
 
 import imageio.v3 as iio
+import numpy as np
 import pytest
 
+from pushcut.sim.engine_compare import LABEL_BAND_PX, pixel_difference
 from pushcut.sim.video import read_mp4
 
 
@@ -38,6 +40,73 @@ def test_video_writes_the_expert_episode(tmp_path):
     assert frames.shape[1:] == (240, 320, 3) and len(frames) > 10
 
 
+# The --sim sapien tests run SAPIEN in `python -m pushcut` child processes, so import_sapien() never sets the render
+# variables in this one (conftest.restore_render_variables has nothing to give back here).
+SAME_SCENE_MAX_DIFFERENCE = 40.0  # 8-bit levels; SAPIEN's shading differs (measured 21-29), a different scene more
+
+
+def _grey_correlation(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.corrcoef(a.mean(axis=-1).ravel(), b.mean(axis=-1).ravel())[0, 1])
+
+
+@pytest.fixture(scope="module")
+def renders(tmp_path_factory):
+    """`sim render --task click_bell --seed 1` in each engine: {engine: (image, stdout)}."""
+    out = tmp_path_factory.mktemp("renders")
+    shown = {}
+    for engine in ("mujoco", "sapien"):
+        path = out / f"{engine}.png"
+        result = pushcut("sim", "render", "--task", "click_bell", "--seed", "1", "--sim", engine, "--out", str(path))
+        shown[engine] = (iio.imread(path), result.stdout)
+    return shown
+
+
+def test_render_sim_sapien_draws_mujocos_scene_in_its_own_pixels(renders):
+    (mujoco, _), (sapien, stdout) = renders["mujoco"], renders["sapien"]
+    assert stdout.startswith("wrote ") and "(sapien): Give the bell a press" in stdout
+    assert sapien.shape == mujoco.shape == (240, 960, 3)
+    for camera in range(3):
+        ours, theirs = (image[:, camera * 320 : (camera + 1) * 320] for image in (mujoco, sapien))
+        assert 1.0 < pixel_difference(ours, theirs) < SAME_SCENE_MAX_DIFFERENCE, f"camera {camera}"
+        assert _grey_correlation(ours, theirs) > 0.6, f"camera {camera}: not the same layout"
+
+
+def test_compare_lays_out_each_engines_head_picture_and_prints_their_difference(tmp_path, renders):
+    out = tmp_path / "engines.png"
+    result = pushcut("sim", "compare", "--task", "click_bell", "--seed", "1", "--out", str(out))
+    grid = iio.imread(out)
+    assert grid.shape == (240, 640, 3)
+    heads = {engine: image[:, :320] for engine, (image, _) in renders.items()}
+    np.testing.assert_array_equal(grid[LABEL_BAND_PX:, :320], heads["mujoco"][LABEL_BAND_PX:])
+    np.testing.assert_array_equal(grid[LABEL_BAND_PX:, 320:], heads["sapien"][LABEL_BAND_PX:])
+    assert grid[:LABEL_BAND_PX].mean() < heads["mujoco"][:LABEL_BAND_PX].mean()  # the labels' dark band
+    printed = float(result.stdout.split("click_bell")[-1].split()[0])
+    assert printed == pytest.approx(pixel_difference(heads["mujoco"], heads["sapien"]), abs=0.05)
+
+
+def test_video_sim_sapien_films_the_same_episode(tmp_path):
+    films = {}
+    for engine in ("mujoco", "sapien"):
+        out = tmp_path / f"{engine}.mp4"
+        result = pushcut("sim", "video", "--task", "click_bell", "--seed", "0", "--sim", engine, "--out", str(out))
+        assert f"({engine}): " in result.stdout and "expert success" in result.stdout
+        films[engine] = read_mp4(out)
+    mujoco, sapien = films["mujoco"], films["sapien"]
+    assert sapien.shape == mujoco.shape and len(sapien) > 10  # the same actions, frame for frame
+    for index in (0, len(sapien) // 2, len(sapien) - 1):
+        assert 1.0 < pixel_difference(mujoco[index], sapien[index]) < SAME_SCENE_MAX_DIFFERENCE, f"frame {index}"
+
+
+@pytest.mark.parametrize("command, sim", [("render", "bullet"), ("video", "robotwin")])
+def test_bad_sim_for_a_rendering_command_is_one_line(tmp_path, command, sim):
+    out = tmp_path / ("x.png" if command == "render" else "x.mp4")
+    result = pushcut("sim", command, "--task", "click_bell", "--sim", sim, "--out", str(out), check=False)
+    assert result.returncode == 2 and not out.exists()
+    assert result.stderr.strip() == (
+        f"error: pushcut sim {command} runs pushcut's own worlds: --sim mujoco or sapien, got {sim!r}"
+    )
+
+
 def test_demo_json_summary(tmp_path):
     result = pushcut(
         "sim",
@@ -64,6 +133,7 @@ def test_demo_json_summary(tmp_path):
         (("sim", "render", "--task", "fly_to_moon", "--out", "x.png"), "registered tasks: "),
         (("sim", "demo", "--task", "nope", "--episodes", "1", "--out", "d"), "unknown task 'nope'"),
         (("sim", "render", "--task", "click_bell", "--out", "scene.jpg"), "must end in .png"),
+        (("sim", "compare", "--task", "click_bell", "--camera", "top", "--out", "g.png"), "unknown camera(s) ['top']"),
     ],
 )
 def test_bad_input_gives_one_clear_error(tmp_path, args, message):
