@@ -11,7 +11,7 @@ from typing import Annotated, NoReturn
 
 import typer
 
-from pushcut.sim.world_options import RobotwinDir, RobotwinPython, SimOption
+from pushcut.sim.world_options import RandomizationOption, RobotwinDir, RobotwinPython, SimOption
 
 app = typer.Typer(no_args_is_help=True, add_completion=False)
 
@@ -124,7 +124,7 @@ def _tasks_markdown() -> str:
 def experts(
     task: Annotated[list[str] | None, typer.Option("--task", help="Task(s); default: all.")] = None,
     seeds: Annotated[int, typer.Option("--seeds", help="Seeds 0..N-1 per task.")] = 50,
-    randomization: Annotated[str, typer.Option(help="'clean' or 'randomized'.")] = "clean",
+    randomization: RandomizationOption = "clean",
     strategy: Annotated[
         str | None, typer.Option("--strategy", help="The expert's strategy where it has several (move_can_pot: push).")
     ] = None,
@@ -194,7 +194,7 @@ def demo(
     out: Annotated[Path, typer.Option("--out", help="Output directory (RoboTwin HDF5 layout + index.json).")],
     seed: Annotated[int, typer.Option("--seed", help="First seed of the seed stream.")] = 0,
     workers: Annotated[int, typer.Option("--workers", help="Parallel expert processes.")] = 1,
-    randomization: Annotated[str, typer.Option(help="'clean' or 'randomized'.")] = "clean",
+    randomization: RandomizationOption = "clean",
     image_width: int = 320,
     image_height: int = 240,
     overwrite: Annotated[bool, typer.Option(help="Delete a dataset already in --out instead of resuming it.")] = False,
@@ -247,7 +247,7 @@ def render(
     task: TaskOption,
     out: Annotated[Path, typer.Option("--out", help="PNG file.")],
     seed: SeedOption = 0,
-    randomization: Annotated[str, typer.Option(help="'clean' or 'randomized'.")] = "clean",
+    randomization: RandomizationOption = "clean",
     sim: SimOption = "mujoco",
 ) -> None:
     """Render the initial scene: head, left and right camera side by side."""
@@ -273,7 +273,7 @@ def video(
     task: TaskOption,
     out: Annotated[Path, typer.Option("--out", help="MP4 file.")],
     seed: SeedOption = 0,
-    randomization: Annotated[str, typer.Option(help="'clean' or 'randomized'.")] = "clean",
+    randomization: RandomizationOption = "clean",
     sim: SimOption = "mujoco",
 ) -> None:
     """The expert's episode on one seed, from the head camera, as an mp4."""

@@ -10,12 +10,15 @@ gives the same scene in every engine and no recompilation is needed:
 - distractors: up to NUM_DISTRACTOR_SLOTS clutter objects on the table, kept off the task's keep-out zones (drawn
   after the task placed its objects: :meth:`DomainRandomizer.draw_distractors`);
 - head_camera_jitter: the head camera moves by up to `camera_jitter_m` and turns by up to `camera_jitter_rad`.
+
+Presets (:data:`PRESET_NAMES`): 'clean' (all off), 'randomized' (all on), and each switch's own name (that switch
+alone on, ranges unchanged), for success broken down by randomisation factor.
 """
 
 from __future__ import annotations
 
 import colorsys
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 
 import numpy as np
 
@@ -38,12 +41,25 @@ class RandomizationConfig:
 
     @classmethod
     def preset(cls, name: str) -> RandomizationConfig:
-        """'clean' (everything off, RoboTwin demo_clean) or 'randomized' (everything on, demo_randomized)."""
+        """'clean' (everything off, RoboTwin demo_clean), 'randomized' (everything on, demo_randomized) or a switch's
+        name (that switch alone on)."""
         if name == "clean":
             return cls()
         if name == "randomized":
-            return cls(True, True, True, True, True, True)
-        raise ValueError(f"unknown randomization preset {name!r}; expected 'clean' or 'randomized'")
+            return cls(**dict.fromkeys(SWITCHES, True))
+        if name in SWITCHES:
+            return cls(**{name: True})
+        raise ValueError(f"unknown randomization preset {name!r}; expected one of: {', '.join(PRESET_NAMES)}")
+
+    def switches_on(self) -> tuple[str, ...]:
+        """The names of the switches that are on, in declaration order."""
+        return tuple(name for name in SWITCHES if getattr(self, name))
+
+
+SWITCHES: tuple[str, ...] = tuple(f.name for f in fields(RandomizationConfig) if isinstance(f.default, bool))
+"""The randomisation factors: every bool field of RandomizationConfig, in declaration order."""
+PRESET_NAMES: tuple[str, ...] = ("clean", "randomized", *SWITCHES)
+"""Every name ``RandomizationConfig.preset`` accepts: the two RoboTwin presets, then one per factor alone."""
 
 
 @dataclass(frozen=True)

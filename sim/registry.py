@@ -62,7 +62,7 @@ def get_task(name: str) -> type[Task]:
 
 
 def make_config(**overrides) -> EnvConfig:
-    """EnvConfig from keyword overrides; `randomization` may be a preset name ('clean' or 'randomized'),
+    """EnvConfig from keyword overrides; `randomization` may be a preset name (randomization.PRESET_NAMES),
     `camera_calibration` a file of `pushcut robot align`."""
     fields = {f.name for f in dataclasses.fields(EnvConfig)}
     unknown = sorted(set(overrides) - fields)

@@ -1,5 +1,6 @@
 """The command-line options that choose a world, defined once for every command that takes them (sim/cli.py,
-train/cli.py): ``--sim mujoco|sapien|robotwin`` and, for RoboTwin, its checkout and interpreter."""
+train/cli.py): ``--sim mujoco|sapien|robotwin``, for RoboTwin its checkout and interpreter, and ``--randomization``
+(a preset of sim/randomization.py)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+
+from pushcut.sim.randomization import SWITCHES
 
 SimOption = Annotated[
     str,
@@ -19,4 +22,12 @@ SimOption = Annotated[
 RobotwinDir = Annotated[Path | None, typer.Option("--robotwin-dir", help="With --sim robotwin: the RoboTwin checkout.")]
 RobotwinPython = Annotated[
     str | None, typer.Option("--robotwin-python", help="With --sim robotwin: its python (default: the checkout's env).")
+]
+RandomizationOption = Annotated[
+    str,
+    typer.Option(
+        "--randomization",
+        help="Scenes: clean (no randomisation), randomized (every switch on), or one factor alone: "
+        f"{', '.join(SWITCHES)}.",
+    ),
 ]

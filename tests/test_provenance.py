@@ -16,10 +16,20 @@ def test_randomization_names_presets_configs_and_dataset_copies():
     assert randomization_name(RandomizationConfig.preset("randomized")) == "randomized"
     as_stored = dataclasses.asdict(RandomizationConfig.preset("clean"))  # how a dataset index keeps it
     assert randomization_name(as_stored) == "clean"
-    one_switch = RandomizationConfig(lighting=True)
-    assert randomization_name(one_switch) == "custom (lighting)"
-    with pytest.raises(ValueError, match="'clean' or 'randomized'"):
+    assert randomization_name(RandomizationConfig(lighting=True)) == "lighting"  # a factor preset
+    assert randomization_name(dataclasses.asdict(RandomizationConfig.preset("distractors"))) == "distractors"
+    assert randomization_name("table_height") == "table_height"
+    two_switches = RandomizationConfig(lighting=True, distractors=True)
+    assert randomization_name(two_switches) == "custom (lighting, distractors)"
+    assert randomization_name(RandomizationConfig(lighting=True, max_table_drop=0.05)) == "custom (lighting)"
+    with pytest.raises(ValueError, match="expected one of: clean, randomized, object_colors, .*head_camera_jitter"):
         randomization_name("noisy")
+
+
+def test_a_factor_preset_evaluation_of_a_randomized_checkpoint_is_noted():
+    trained, evaluated = training_world({"randomization": "randomized"}), training_world({"randomization": "lighting"})
+    note = world_differences(trained, evaluated)
+    assert note == "note: the checkpoint's world differs: trained on randomized scenes, evaluated on lighting"
 
 
 def test_same_world_has_no_note_and_each_difference_is_named():

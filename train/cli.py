@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from pushcut.sim.world_options import RobotwinDir, RobotwinPython, SimOption
+from pushcut.sim.world_options import RandomizationOption, RobotwinDir, RobotwinPython, SimOption
 
 app = typer.Typer(no_args_is_help=True, add_completion=False)
 
@@ -137,9 +137,7 @@ def eval_sim(
     max_videos: int = 3,
     seed_start: Annotated[int | None, typer.Option(help="First seed (default: EVAL_SEED_START).")] = None,
     step_limit: Annotated[int | None, typer.Option(help="Override the task's step limit.")] = None,
-    randomization: Annotated[
-        str, typer.Option(help="Scenes: clean, or randomized (every domain-randomisation switch on).")
-    ] = "clean",
+    randomization: RandomizationOption = "clean",
     instructions: Annotated[
         str, typer.Option(help="Instruction templates: seen (training) or unseen (held out from training).")
     ] = "seen",
@@ -291,9 +289,7 @@ def probe(
     fit_scenes: Annotated[int, typer.Option(help="Scenes the ridge readouts are fitted on.")] = 400,
     test_scenes: Annotated[int, typer.Option(help="Held-out scenes they are scored on (evaluation seeds).")] = 200,
     workers: Annotated[int, typer.Option(help="Environment processes rendering the scenes.")] = 2,
-    randomization: Annotated[
-        str, typer.Option(help="Scene randomisation: clean or randomized (every domain-randomisation switch).")
-    ] = "clean",
+    randomization: RandomizationOption = "clean",
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Does a policy see? Read the object's position out of its vision tokens, action slots and actions."""

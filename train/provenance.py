@@ -8,19 +8,18 @@ so that nobody reads a randomised-scene number as a clean-scene one by accident.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
 from pushcut.sim.camera_calibration import summary_of
-from pushcut.sim.randomization import RandomizationConfig
+from pushcut.sim.randomization import PRESET_NAMES, RandomizationConfig
 
 DEFAULT_ENGINE = "mujoco"  # the only world before an env config names one
-PRESET_NAMES = ("clean", "randomized")
 
 
 def randomization_name(value: str | RandomizationConfig | Mapping[str, Any] | None) -> str:
-    """'clean', 'randomized', or 'custom (switch, ...)' for a preset name, a config, or its ``asdict`` copy."""
+    """The preset's name ('clean', 'randomized', or one switch alone, e.g. 'lighting'), or 'custom (switch, ...)',
+    for a preset name, a config, or its ``asdict`` copy."""
     if value is None:
         return "clean"
     if isinstance(value, str):
@@ -30,9 +29,7 @@ def randomization_name(value: str | RandomizationConfig | Mapping[str, Any] | No
     for name in PRESET_NAMES:
         if config == RandomizationConfig.preset(name):
             return name
-    on = [f.name for f in dataclasses.fields(config) if isinstance(getattr(config, f.name), bool)
-          and getattr(config, f.name)]  # fmt: skip
-    return f"custom ({', '.join(on) or 'no switch on'})"
+    return f"custom ({', '.join(config.switches_on()) or 'no switch on'})"
 
 
 def training_world(env_config: Mapping[str, Any]) -> dict[str, Any]:
