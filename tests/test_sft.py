@@ -254,10 +254,16 @@ def test_cli_trains_and_reports_bad_data(data_dir, tmp_path):
         "llm=" + json.dumps(OVERRIDES["llm"]),
     ]
     ok = subprocess.run(
-        [*base, "--data", str(data_dir), "--out", str(tmp_path / "run")], capture_output=True, text=True, timeout=300
+        [*base, "--data", str(data_dir), "--out", str(tmp_path / "run"), "--color-jitter"],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert ok.returncode == 0, ok.stderr[-3000:]
     assert "trained 2 steps" in ok.stdout
+    from pushcut.train.checkpoint import read_metadata
+
+    assert read_metadata(tmp_path / "run" / "latest")["extra"]["sft_config"]["color_jitter"] is True
     bad = subprocess.run(
         [*base, "--data", str(tmp_path / "nowhere"), "--out", str(tmp_path / "run2")],
         capture_output=True,
@@ -304,6 +310,19 @@ def test_soft_targets_and_aux_position_loss_train_and_resume_exactly(data_dir, t
     assert _state(tmp_path / "full" / "latest").keys() == _state(plain).keys()  # the head is never in the policy
     train_sft(_config(data_dir, tmp_path / "split", stop_after=4, **extra))
     resumed = train_sft(_config(data_dir, tmp_path / "split", resume=True, **extra))
+    assert resumed["losses"] == pytest.approx(full["losses"][4:], rel=1e-6, abs=1e-7)
+
+
+def test_color_jitter_is_off_by_default_recorded_in_the_checkpoint_and_resumes_exactly(run_a, data_dir, tmp_path):
+    from pushcut.train.checkpoint import read_metadata
+
+    assert not SFTConfig(data="d", out="o").color_jitter
+    assert read_metadata(run_a[0] / "latest")["extra"]["sft_config"]["color_jitter"] is False
+    full = train_sft(_config(data_dir, tmp_path / "full", color_jitter=True))
+    assert read_metadata(tmp_path / "full" / "latest")["extra"]["sft_config"]["color_jitter"] is True
+    assert full["losses"] != pytest.approx(run_a[1]["losses"], rel=1e-6)  # the images it trained on differ
+    train_sft(_config(data_dir, tmp_path / "split", stop_after=4, color_jitter=True))
+    resumed = train_sft(_config(data_dir, tmp_path / "split", resume=True, color_jitter=True))
     assert resumed["losses"] == pytest.approx(full["losses"][4:], rel=1e-6, abs=1e-7)
 
 

@@ -109,8 +109,31 @@ def test_random_crops_depend_on_seed_epoch_and_index_only(data_dir, parts):
     np.testing.assert_array_equal(ds[4]["images"], epoch0[4])
 
 
-def test_dataloader_workers_give_the_same_batches(data_dir, parts):
-    ds = _dataset(data_dir, parts, train=True, seed=1)
+def test_color_jitter_is_off_by_default_and_shifts_the_same_crops_per_seed_epoch_and_index(data_dir, parts):
+    from pushcut.sim.dataset import decode_jpeg
+    from pushcut.train.augment import color_jitter, jitter_generators
+
+    plain = _dataset(data_dir, parts, train=True, seed=3)
+    assert not plain.color_jitter
+    ep = plain.episodes[0]
+    with h5py.File(ep.path, "r") as f:
+        raw = np.stack([decode_jpeg(f[f"observation/{cam}/rgb"][2]) for cam in CONFIG.cameras])
+    crop = preprocess_images(raw, CONFIG.image_size, train=True, rng=np.random.default_rng([3, 0, 2]))
+    np.testing.assert_array_equal(plain[2]["images"], crop)  # off: exactly the crops of before
+    jittered = _dataset(data_dir, parts, train=True, seed=3, color_jitter=True)
+    expected = color_jitter(crop, jitter_generators(3, 0, 2, len(CONFIG.cameras)))
+    np.testing.assert_array_equal(jittered[2]["images"], expected)  # on: the same crop, shifted per camera
+    assert not np.array_equal(expected, crop)
+    epoch0 = [jittered[i]["images"] for i in range(6)]
+    jittered.set_epoch(1)
+    assert all(not np.array_equal(jittered[i]["images"], epoch0[i]) for i in range(6))
+    jittered.set_epoch(0)
+    np.testing.assert_array_equal(jittered[4]["images"], epoch0[4])
+
+
+@pytest.mark.parametrize("color_jitter", [False, True])
+def test_dataloader_workers_give_the_same_batches(data_dir, parts, color_jitter):
+    ds = _dataset(data_dir, parts, train=True, seed=1, color_jitter=color_jitter)
     ds.set_epoch(2)
     order = np.random.default_rng(0).permutation(len(ds))[:12].tolist()
 

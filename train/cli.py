@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from pushcut.sim.world_options import RandomizationOption, RobotwinDir, RobotwinPython, SimOption
+from pushcut.train.augment import COLOR_JITTER
 
 app = typer.Typer(no_args_is_help=True, add_completion=False)
 
@@ -54,6 +55,12 @@ def sft(
     warmup_steps: int = 100,
     num_workers: int = 2,
     augment: Annotated[bool, typer.Option(help="Random 90% crops in training (else the centre crop).")] = True,
+    color_jitter: Annotated[
+        bool,
+        typer.Option(
+            help=f"Per training image random {COLOR_JITTER.summary()} (train/augment.py); never at evaluation."
+        ),
+    ] = False,
     save_every: Annotated[int, typer.Option(help="Checkpoint every N steps (0: final only).")] = 0,
     label_sigma: Annotated[
         float, typer.Option(help="HL-Gauss ordinal targets of this std in bins (0: one-hot cross-entropy).")
@@ -102,6 +109,7 @@ def sft(
             warmup_steps=warmup_steps,
             num_workers=num_workers,
             augment=augment,
+            color_jitter=color_jitter,
             label_sigma=label_sigma,
             aux_position_weight=aux_position_weight,
             save_every=save_every,

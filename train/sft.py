@@ -29,8 +29,9 @@ Metric names (documented, stable):
 Exact resume (``resume=True``): the newest checkpoint ``out/latest`` supplies the weights, the optimizer and
 scheduler states, the python / numpy / torch (and CUDA) RNG states and the data position (epoch + batches consumed
 in it); the epoch's permutation is regenerated from its seed and the consumed batches are skipped, so the resumed
-run sees exactly the batches an uninterrupted one would. Crop augmentation is a function of (seed, epoch, index)
-(train/sft_data.py), independent of workers. ``metrics.jsonl`` lines beyond the resumed step are dropped and
+run sees exactly the batches an uninterrupted one would. Crop augmentation is a function of (seed, epoch, index),
+colour jitter (``color_jitter``) of (seed, epoch, index, camera) (train/sft_data.py, train/augment.py), independent
+of workers. ``metrics.jsonl`` lines beyond the resumed step are dropped and
 TensorBoard is purged from that step on.
 """
 
@@ -109,6 +110,7 @@ class SFTConfig:
     device: str = "auto"  # "auto" → cuda if available, else cpu
     norm_mode: str = "minmax"  # action / proprio normalisation: "minmax" | "percentile"
     augment: bool = True  # random 90 % crop per sample (False: the centre crop used at inference)
+    color_jitter: bool = False  # random brightness, contrast, saturation and hue per training image (train/augment.py)
     label_sigma: float = 0.0  # > 0: HL-Gauss ordinal targets of this std (in bins) instead of one-hot
     aux_position_weight: float = 0.0  # > 0: auxiliary loss reading the privileged positions from the action slots
     # OpenVLA-OFT checkpoints (a published directory as init): LoRA rank (0: full fine-tuning), its alpha (None:
@@ -271,6 +273,7 @@ def train_sft(config: SFTConfig) -> dict[str, Any]:
         tokenizer,
         proprio_stats,
         train=config.augment,
+        color_jitter=config.color_jitter,
         seed=config.seed,
         max_episodes=config.max_episodes,
         image_fn=loaded.image_preprocessor if loaded is not None else None,

@@ -2,8 +2,8 @@
 
 Every timestep t of every episode is one sample:
 
-    images       the policy's cameras at t, preprocessed (train: random 90 % crop, eval: centre) → uint8
-                 (n_cameras, S, S, 3)
+    images       the policy's cameras at t, preprocessed (train: random 90 % crop, eval: centre; with
+                 ``color_jitter`` random brightness, contrast, saturation and hue) → uint8 (n_cameras, S, S, 3)
     instruction  the episode's instruction
     proprio      states[t], normalised to [-1, 1] with the proprio NormStats (float32, 14)
     actions      actions[t : t + chunk], padded to ``chunk`` by repeating the episode's last action (float32)
@@ -14,9 +14,10 @@ Every timestep t of every episode is one sample:
 
 Validation happens in the constructor, before any training step: action/proprio dimensions, lengths and the
 presence of every camera the policy needs in every episode file. The small arrays are cached; JPEG frames are
-decoded lazily per item. The crop of item i in epoch e is drawn from ``default_rng([seed, e, i])``, so batches do
-not depend on the number of DataLoader workers (call ``set_epoch`` before iterating; workers are re-created per
-epoch unless ``persistent_workers``).
+decoded lazily per item. The crop of item i in epoch e is drawn from ``default_rng([seed, e, i])`` and, with
+``color_jitter``, camera c's photometric shifts from a generator keyed by (seed, e, i, c) (train/augment.py), so
+batches do not depend on the number of DataLoader workers (call ``set_epoch`` before iterating; workers are
+re-created per epoch unless ``persistent_workers``).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ import torch
 from torch.utils.data import Dataset
 
 from pushcut.sim.dataset import DemoDataset, Episode, decode_jpeg
+from pushcut.train import augment
 from pushcut.train.action_tokenizer import ActionTokenizer, NormMode, NormStats
 from pushcut.train.preprocess import preprocess_images
 from pushcut.train.presets import PolicyConfig
@@ -93,12 +95,14 @@ class SFTDataset(Dataset):
         proprio_stats: NormStats,
         *,
         train: bool = True,
+        color_jitter: bool = False,
         seed: int = 0,
         max_episodes: int | None = None,
         image_fn: Callable[..., np.ndarray] | None = None,
         proprio_normalizer: ActionTokenizer | None = None,
     ) -> None:
-        """``image_fn`` / ``proprio_normalizer``: a checkpoint format's own crop (signature of preprocess_images) and
+        """``train``: random crops (else the centre crop); ``color_jitter``: photometric shifts after the crop.
+        ``image_fn`` / ``proprio_normalizer``: a checkpoint format's own crop (signature of preprocess_images) and
         state normaliser (OpenVLA-OFT's); default pushcut's."""
         self.demos = root if isinstance(root, DemoDataset) else DemoDataset(root)
         self.config = config
@@ -112,6 +116,7 @@ class SFTDataset(Dataset):
         self.proprio = proprio_normalizer or ActionTokenizer(proprio_stats, n_bins=config.n_bins)
         self.image_fn = image_fn or preprocess_images
         self.train = train
+        self.color_jitter = color_jitter
         self.seed = int(seed)
         self.epoch = 0
         self.episodes = load_episodes(self.demos, config, max_episodes)
@@ -123,7 +128,7 @@ class SFTDataset(Dataset):
         return int(self._offsets[-1])
 
     def set_epoch(self, epoch: int) -> None:
-        """Select the crop positions of ``epoch`` (deterministic per (seed, epoch, index))."""
+        """Select the crops and colour shifts of ``epoch`` (deterministic per (seed, epoch, index))."""
         self.epoch = int(epoch)
 
     def locate(self, index: int) -> tuple[int, int]:
@@ -146,6 +151,9 @@ class SFTDataset(Dataset):
             raw = np.stack([decode_jpeg(f[f"observation/{cam}/rgb"][t]) for cam in self.config.cameras])
         rng = np.random.default_rng([self.seed, self.epoch, int(index)]) if self.train else None
         images = self.image_fn(raw, self.config.image_size, train=self.train, rng=rng)
+        if self.color_jitter:
+            generators = augment.jitter_generators(self.seed, self.epoch, int(index), len(images))
+            images = augment.color_jitter(images, generators)
         target = self.target(e, t)
         sample = {
             "images": images,
