@@ -13,9 +13,10 @@ import numpy as np
 import pytest
 
 from pushcut.sim import piper_spec as spec
-from pushcut.sim.robotwin.client import RobotwinWorkerError
+from pushcut.sim.robotwin.client import RobotwinWorkerError, worker_environment
 from pushcut.sim.robotwin.pool import RobotwinPool, RobotwinSettings
 from pushcut.sim.robotwin.worker_episode import SEED_STRIDE
+from pushcut.sim.sapien.device import LOADER_VARIABLES, configure_vulkan
 from pushcut.sim.vector import EnvWorkerError, VectorEnv
 
 STANDIN = Path(__file__).parent / "robotwin_standin"
@@ -62,9 +63,10 @@ def test_set_ups_at_once_in_one_worker_give_the_scenes_of_set_ups_alone(pool) ->
 
 def test_the_standin_races_without_a_lock_and_renders_nothing_through_ray_tracing() -> None:
     """What the two tests above lean on: unlocked set-ups in threads draw each other's global numpy state, and the
-    stand-in's cameras refuse RoboTwin's own ray-tracing shader (the worker selects the rasteriser)."""
+    stand-in's cameras refuse RoboTwin's own ray-tracing shader (the worker selects the rasteriser). Its scenes are
+    SAPIEN's, one per set-up, freed by close_env."""
     script = textwrap.dedent(f"""
-        import sys, threading
+        import gc, sys, threading, weakref
         sys.path.insert(0, {str(STANDIN)!r})
         import yaml
         from envs.click_bell import click_bell
@@ -88,10 +90,15 @@ def test_the_standin_races_without_a_lock_and_renders_nothing_through_ray_tracin
             tasks[0].get_obs(); print("RENDERED")
         except RuntimeError as error:
             print("REFUSED", error)
+        print("ENGINE", tasks[0].world.world.engine)
+        scene = weakref.ref(tasks[0].world.world.rig.scene)
+        tasks[0].close_env(); gc.collect()
+        print("FREED" if scene() is None else "KEPT")
     """)
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert "RACED" in out.stdout, out.stdout + out.stderr
     assert "REFUSED" in out.stdout and "ray-tracing" in out.stdout
+    assert "ENGINE sapien" in out.stdout and "FREED" in out.stdout, out.stdout + out.stderr
 
 
 def test_joint_action_holds_the_drive_targets_with_grippers_in_0_1(pool) -> None:
@@ -149,3 +156,16 @@ def test_a_dead_worker_is_an_error_naming_it_and_close_leaves_no_process() -> No
     with RobotwinPool("click_bell", 1, SETTINGS, SMALL) as closing:
         proc = closing.workers[0].proc
     assert proc.poll() == 0  # it closed its envs and exited on the close request
+
+
+def test_the_worker_gets_the_vulkan_device_pushcut_finds_and_a_users_own_choice_is_kept() -> None:
+    before = dict(os.environ)
+    env = worker_environment({"PATH": "/usr/bin"})
+    assert dict(os.environ) == before  # this process's variables are left alone
+    found: dict[str, str] = {}
+    configure_vulkan(found)  # the device pushcut's own SAPIEN world renders with on this machine
+    names = (*LOADER_VARIABLES, "LP_NUM_THREADS")
+    assert {n: env.get(n) for n in names} == {n: found.get(n) for n in names}
+    assert env["PATH"] == "/usr/bin" and env["PYTHONUNBUFFERED"] == "1"
+    own = worker_environment({"VK_ICD_FILENAMES": "/opt/vendor_icd.json"})
+    assert own["VK_ICD_FILENAMES"] == "/opt/vendor_icd.json" and "VK_DRIVER_FILES" not in own

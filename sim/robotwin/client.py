@@ -1,7 +1,8 @@
 """pushcut's side of the RoboTwin env protocol: start a worker in RoboTwin's interpreter and talk to it.
 
 ``WorkerProcess(robotwin_dir, python)`` starts ``python sim/robotwin/worker.py --robotwin-dir DIR`` (by path: pushcut
-is not installed in RoboTwin's environment) with pipes for the frames of :mod:`pushcut.sim.robotwin.wire`; the
+is not installed in RoboTwin's environment) with pipes for the frames of :mod:`pushcut.sim.robotwin.wire`, its
+Vulkan loader pointed at a device as pushcut's own SAPIEN world finds one (:func:`worker_environment`); the
 worker's stderr (RoboTwin's prints) goes to a log file whose tail is quoted when the worker fails. Every reply is
 awaited with a timeout; a worker that dies or stays silent raises :class:`RobotwinWorkerError`.
 """
@@ -14,10 +15,12 @@ import os
 import select
 import subprocess
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from pushcut.sim.robotwin.wire import PROTOCOL_VERSION, WireError, read_message, write_message
+from pushcut.sim.sapien.device import VulkanUnavailable, configure_vulkan
 
 WORKER_SCRIPT = Path(__file__).with_name("worker.py")
 # Where a RoboTwin checkout's own environment usually keeps its interpreter, relative to the checkout.
@@ -45,6 +48,17 @@ def default_python(robotwin_dir: str | os.PathLike) -> str:
     return "python3"
 
 
+def worker_environment(base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The worker's environment: ``base`` (default: this process's), unbuffered, with the Vulkan loader and
+    lavapipe's threads set as :func:`~pushcut.sim.sapien.device.configure_vulkan` sets them for pushcut's own SAPIEN
+    (RoboTwin's SAPIEN renders with Vulkan too). Where no device is found the variables are left as they are:
+    RoboTwin's own error then names what is missing."""
+    env = {**(os.environ if base is None else base), "PYTHONUNBUFFERED": "1"}
+    with contextlib.suppress(VulkanUnavailable):
+        configure_vulkan(env)
+    return env
+
+
 class WorkerProcess:
     """One worker interpreter; ``call(kind, **fields)`` sends a request and returns its reply."""
 
@@ -54,7 +68,7 @@ class WorkerProcess:
         self.timeout_s = timeout_s
         self._ids = itertools.count(1)
         self.log = tempfile.NamedTemporaryFile(prefix="pushcut-robotwin-", suffix=".log", delete=False)  # noqa: SIM115
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        env = worker_environment()
         try:
             self.proc = subprocess.Popen(
                 [self.python, str(WORKER_SCRIPT), "--robotwin-dir", str(self.robotwin_dir)],

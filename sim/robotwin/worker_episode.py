@@ -5,6 +5,8 @@ Standard library, numpy and RoboTwin only. What it gets right (docs/robotwin_pro
   planner where the branch offers it, eval mode (RoboTwin's step limit), and ``close_env`` before every new set-up;
 - the rasterising camera shader: RoboTwin's ``setup_scene`` selects ray tracing; a subclass selects SAPIEN's
   ``default`` shader right after it, before any camera exists;
+- one SAPIEN render system held for the worker's lifetime (:func:`render_context`), so that the shaders compiled by
+  the first picture outlive ``close_env`` freeing the episode's scene;
 - set-up holds ``SETUP_LOCK`` (RoboTwin seeds numpy's global generator), and so does the expert check;
 - the seed rule: candidate k of pushcut seed s is RoboTwin seed ``s * SEED_STRIDE + k``; a candidate counts only
   where set-up is stable (``UnStableError`` moves to the next) and, with ``expert_check``, its expert succeeds;
@@ -13,6 +15,7 @@ Standard library, numpy and RoboTwin only. What it gets right (docs/robotwin_pro
 
 from __future__ import annotations
 
+import functools
 import importlib
 import random
 import threading
@@ -24,6 +27,16 @@ SETUP_LOCK = threading.Lock()
 SEED_STRIDE = 100  # candidates per pushcut seed: RoboTwin seeds s * 100 .. s * 100 + 99
 RASTER_SHADER = "default"  # SAPIEN's rasterising camera shader (RoboTwin's own choice, "rt", ray-traces)
 DUAL_PIPER = ["piper", "piper", 0.6]
+
+
+@functools.cache
+def render_context() -> Any:
+    """A SAPIEN render system kept for the process. SAPIEN compiles its shaders once per render context (about 7 s
+    on lavapipe) and frees the context with the last object that uses it: without a holder, every episode whose
+    scene ``close_env`` freed would compile them again."""
+    import sapien
+
+    return sapien.render.RenderSystem()
 
 
 def is_unstable(error: BaseException) -> bool:
@@ -44,6 +57,7 @@ def pushcut_task_class(task: str) -> type:
             import sapien
 
             sapien.render.set_camera_shader_dir(RASTER_SHADER)
+            render_context()
 
         def _take_picture(self) -> None:
             if self.pushcut_frames is not None:

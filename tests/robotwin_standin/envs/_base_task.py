@@ -1,7 +1,11 @@
 """Stand-in of RoboTwin 2.0's ``Base_Task`` (envs/_base_task.py) for pushcut's contract tests, written from the facts
 in shared/reference/robotwin_sapien.md and robotwin_and_piper.md, pinned to RoboTwin RLinf_support @ 0008ae6800df
-(its task API is that of stable_2.0 @ 13c3c47ff431). Not RoboTwin's code; the scene is pushcut's own simulated world
-(``pushcut.sim.registry.make``: MuJoCo today, SAPIEN once that world exists), the task of the same name.
+(its task API is that of stable_2.0 @ 13c3c47ff431). Not RoboTwin's code; the scene is pushcut's own SAPIEN world
+(``pushcut.sim.registry.make(task, engine="sapien")``, the task of the same name), as RoboTwin's runs on SAPIEN: each
+``setup_demo`` builds one SAPIEN scene for the instance and ``close_env`` frees it, as RoboTwin's do. SAPIEN renders
+with Vulkan; pushcut finds the device itself (``pushcut.sim.sapien.device``), and its worker's client sets the same
+variables for RoboTwin's interpreter. A task config with ``random_background`` gives pushcut's "randomized" preset,
+else "clean".
 
 The quirks it reproduces, because pushcut's worker must get each right:
 - ``setup_demo`` seeds numpy's *global* generator, pauses (RoboTwin's set-up is long), then draws from it: the
@@ -9,31 +13,32 @@ The quirks it reproduces, because pushcut's worker must get each right:
   interleave their draws unless a lock serialises them;
 - ``UnStableError`` at the end of set-up on some seeds (UNSTABLE_RATE); the expert fails on others (EXPERT_FAIL_RATE,
   ``plan_success`` False; pushcut's scripted expert also fails on its own on a few): RoboTwin's seed rule matters;
-- ``setup_scene`` selects the ray-tracing shader ("rt"); cameras take the shader in effect when they are loaded, and
-  ``get_obs`` refuses to render through "rt" (the real one takes about 5.5 s a frame on a CPU);
+- ``setup_scene`` selects SAPIEN's ray-tracing shader ("rt"); cameras take the shader in effect when they are loaded,
+  and ``get_obs`` refuses to render through "rt" (the real one takes about 5.5 s a frame on a CPU);
 - ``step_lim`` is read from task_config/_eval_step_limit.yml in eval mode only (None otherwise);
 - ``take_action(qpos)`` counts one step per call (a planner move) and runs as many action periods of physics as the
   move needs at the Piper's joint speed (a retimed path: a move has no fixed duration), checking success after each
   and stopping on it; at the step limit or after success it returns without doing anything;
 - ``joint_action`` holds the drive targets, grippers as the [0, 1] opening; a gripper outside [0, 1] is refused;
-- ``close_env`` ends an instance: it is unusable afterwards.
+- ``close_env`` ends an episode: its SAPIEN scene is freed and the instance is unusable until the next
+  ``setup_demo``.
 """
 
 from __future__ import annotations
 
 import math
 import os
-import threading
 import time
 from typing import Any
 
 import numpy as np
-import sapien
 import yaml
 
 from pushcut.common.conventions import DEFAULT_ACTION_HZ
 from pushcut.sim import piper_spec as spec
+from pushcut.sim.env import DualPiperEnv
 from pushcut.sim.registry import make
+from pushcut.sim.sapien.device import import_sapien
 
 from .robot.robot import Robot
 from .utils.create_actor import UnStableError
@@ -42,18 +47,15 @@ UNSTABLE_RATE = 0.15
 EXPERT_FAIL_RATE = 0.2
 SETUP_PAUSE_S = 0.01
 MAX_PERIODS_PER_MOVE = 40
+ENGINE = "sapien"  # RoboTwin's simulator
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-_ENVS: dict[tuple, list] = {}  # pushcut worlds kept between episodes, by (task, randomisation, width, height)
-_ENVS_LOCK = threading.Lock()
+sapien = import_sapien()  # the Vulkan loader pointed at a device first
 
 
-def _world(key: tuple):
-    with _ENVS_LOCK:
-        if _ENVS.get(key):
-            return _ENVS[key].pop()
-    task, randomization, width, height = key
-    return make(task, cameras=(), image_width=width, image_height=height, randomization=randomization,
-                step_limit=10**9)  # fmt: skip
+def _world(task: str, randomized: bool, width: int, height: int) -> DualPiperEnv:
+    """A new SAPIEN scene of ``task`` (RoboTwin builds one in every set-up)."""
+    return make(task, engine=ENGINE, cameras=(), image_width=width, image_height=height,
+                randomization="randomized" if randomized else "clean", step_limit=10**9)  # fmt: skip
 
 
 class Base_Task:  # noqa: N801 (RoboTwin's name)
@@ -69,9 +71,7 @@ class Base_Task:  # noqa: N801 (RoboTwin's name)
         self.save_freq = kwargs.get("save_freq")
         self.setup_scene()
         randomized = bool(kwargs["domain_randomization"].get("random_background"))
-        self.world_key = (self.task_name, "randomized" if randomized else "clean",
-                          int(kwargs["head_camera_w"]), int(kwargs["head_camera_h"]))  # fmt: skip
-        self.world = _world(self.world_key)
+        self.world = _world(self.task_name, randomized, int(kwargs["head_camera_w"]), int(kwargs["head_camera_h"]))
         self.robot = Robot(self.world, **kwargs)
         self.load_camera(**kwargs)
         self.world.reset(seed=layout_seed)
@@ -174,7 +174,7 @@ class Base_Task:  # noqa: N801 (RoboTwin's name)
         return self.instruction
 
     def close_env(self, clear_cache: bool = False) -> None:
+        """Frees the episode's SAPIEN scene (nothing is cached between episodes, so ``clear_cache`` changes nothing)."""
         if self.world is not None:
-            with _ENVS_LOCK:
-                _ENVS.setdefault(self.world_key, []).append(self.world)
-        self.world = None
+            self.world.close()
+        self.world = self.robot = None  # the robot reads its joints from the scene: it goes with it
