@@ -1,5 +1,5 @@
 """--sim robotwin on the commands, against the stand-in checkout: the overrides, the pool they open, RoboTwin's expert
-rates and demonstrations as a pushcut dataset, and a pushcut checkpoint evaluated in RoboTwin."""
+rates and demonstrations as a pushcut dataset, a pushcut checkpoint trained further (GRPO) and evaluated in RoboTwin."""
 
 from __future__ import annotations
 
@@ -81,3 +81,23 @@ def test_a_pushcut_checkpoint_is_evaluated_in_robotwin(micro_checkpoint) -> None
     result = evaluate(micro_checkpoint, "click_bell", 2, workers=2, env_overrides=overrides)
     assert result["world"]["engine"] == "robotwin" and "evaluated in robotwin" in result["world_note"]
     assert result["episodes"] == 2 and all(o["length"] <= 6 for o in result["per_seed"])
+
+
+def test_a_pushcut_checkpoint_is_trained_further_in_robotwin(micro_checkpoint, tmp_path: Path) -> None:
+    """One GRPO step whose rollouts run in the stand-in's worker; the checkpoint records RoboTwin as its world."""
+    import json
+
+    from pushcut.train.checkpoint import read_metadata
+    from pushcut.train.grpo import GRPOConfig, train_grpo
+
+    out = tmp_path / "grpo_rt"
+    overrides = {**world_overrides("robotwin", STANDIN, sys.executable), "step_limit": 3}
+    config = GRPOConfig(init=str(micro_checkpoint), tasks=("click_bell",), out=str(out), steps=1, groups_per_step=1,
+                        group_size=2, mini_batches=1, micro_batch=8, rollout_envs=2, env_workers=1,
+                        env_overrides=overrides, dynamic_sampling=False, val_every=0, progress=False,
+                        device="cpu")  # fmt: skip
+    train_grpo(config)
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert rows[-1]["step"] == 1 and rows[-1]["rollout/groups_sampled"] == 1
+    assert 0 < rows[-1]["rollout/episode_length"] <= 3
+    assert read_metadata(out / "latest")["extra"]["world"]["engine"] == "robotwin"
