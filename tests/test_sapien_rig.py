@@ -12,13 +12,17 @@ import pytest
 from tests_support import click_bell_expert_actions
 
 from pushcut.robot.control import kinematics
-from pushcut.sim import make, scene
+from pushcut.sim import make, piper_geometry, scene
 from pushcut.sim import piper_spec as spec
 from pushcut.sim.camera_calibration import CameraCalibration, Nudge
 from pushcut.sim.execution import PIPER_MOTION, ChunkServo
+from pushcut.sim.expert import IKSolver
+from pushcut.sim.geometry import Pose, tool_rotation
 from pushcut.sim.sapien.cameras import HEAD_CAMERA, NEAR_M, RigCameras
 from pushcut.sim.sapien.rig import SapienRig
 
+_PAD = piper_geometry.finger_shape("finger_a", 1.0)
+PAD_REACH_M = spec.FINGER_BASE_OFFSET_M + _PAD.pos[2] + _PAD.size[2] - spec.TCP_OFFSET_M  # pad tips beyond the TCP
 CAMERAS = ("head_camera", "left_camera", "right_camera")
 MUJOCO_CAMERAS = {"head_camera": "head_camera", "left_camera": "left/camera", "right_camera": "right/camera"}
 PARKED = (0.0, 0.0, -5.0)  # the bell, out of the way: the rig has no task objects yet
@@ -137,6 +141,42 @@ def test_a_workspace_sweep_with_gripper_cycles_is_tracked_alike(rig, env):
     print(f"workspace sweep, TCP difference at action boundaries: max {tcp.max() * 1e3:.3f} mm, mean "
           f"{tcp.mean() * 1e3:.3f} mm; fingers max {fingers.max() * 1e3:.3f} mm")  # fmt: skip
     assert tcp.max() < 3e-3 and tcp.mean() < 2e-3 and fingers.max() < 1e-3
+
+
+def press_and_drag(engine, start: np.ndarray, pressed: np.ndarray, dragged: np.ndarray) -> np.ndarray:
+    """From rest at ``start``, press for 0.5 s, then drag for 0.3 s; the left TCP at the end (MuJoCo's env or the
+    rig: the same servo calls)."""
+    engine.apply_servo_target(start)
+    for target, nstep in ((pressed, 250), (dragged, 150)):
+        engine.apply_servo_target(target)
+        engine.advance_physics(nstep)
+    return engine.tcp_pose("left").position.copy()
+
+
+def test_fingers_dragged_along_the_table_are_held_back_alike(rig, env):
+    """The left gripper points down with its pads commanded 3 mm into the table, then 3 cm sideways: the table's
+    friction on the pads holds the gripper back in MuJoCo, and it must in SAPIEN by as much (with PhysX's default
+    material, friction 0.3, the pads slid the whole way and the TCP ended about 2 cm from MuJoCo's)."""
+    ik, down = IKSolver(), tool_rotation(np.array([0.0, 0.0, -1.0]), np.array([0.0, 1.0, 0.0]))
+    touch = np.array([-0.25, -0.15, spec.TABLE_TOP_Z + PAD_REACH_M])
+    states = []
+    for offset in ([0.0, 0.0, 0.01], [0.0, 0.0, -0.003], [0.03, 0.0, -0.003]):  # above, pressed, dragged
+        seed = states[-1][spec.LEFT_ARM_SLICE] if states else spec.READY_POSE
+        joints, error, _ = ik.solve("left", Pose(touch + offset, down), seed, iterations=200)
+        assert error < 1e-3
+        state = spec.READY_ACTION.copy()
+        state[spec.LEFT_ARM_SLICE] = joints
+        states.append(state)
+    env.pose_arms(states[0])
+    env.advance_physics(0)
+    rig.set_joint_state(states[0])
+    mujoco_tcp, sapien_tcp = press_and_drag(env, *states), press_and_drag(rig, *states)
+    commanded = touch[:2] + [0.03, 0.0]
+    held_back = np.linalg.norm(mujoco_tcp[:2] - commanded)
+    print(f"dragged pads, MuJoCo held back {held_back * 1e3:.1f} mm; SAPIEN's TCP "
+          f"{np.linalg.norm(sapien_tcp - mujoco_tcp) * 1e3:.1f} mm from MuJoCo's")  # fmt: skip
+    assert held_back > 5e-3  # friction matters here: the pads do not slide freely
+    assert np.linalg.norm(sapien_tcp - mujoco_tcp) < 0.25 * held_back
 
 
 def camera_state() -> np.ndarray:

@@ -2,6 +2,11 @@
 drives (`drives.py`), gravity compensation every physics step, and the scene description's floor, wall, risers,
 table and lights (`pushcut.sim.scene.describe`; static actors) at its timestep (MuJoCo's 2 ms).
 
+Every collision shape has MuJoCo's friction, by contact class (`bodies.contact_materials`, no restitution): the
+finger pads are "grippy" (`piper_model.FINGER_CONTACT`), the other links and the statics the scene default "world"
+(or their geom's class). With SAPIEN's default material (friction 0.3, restitution 0.1) a lifted bowl slid out of
+the pads, and a pad grazing the table slid where MuJoCo's sticks (docs/results.md, stack_bowls_two).
+
 The same calls as `DualPiperEnv` makes on its MuJoCo model move it, so pushcut's one execution
 (`pushcut.sim.execution.ChunkServo`) drives both engines tick for tick::
 
@@ -28,6 +33,7 @@ from pushcut.sim import scene as mj_scene
 from pushcut.sim.geometry import Pose
 from pushcut.sim.piper_urdf import write_urdf
 from pushcut.sim.sapien.arm import SapienPiper, load_piper
+from pushcut.sim.sapien.bodies import contact_materials
 from pushcut.sim.sapien.device import import_sapien, require_vulkan
 from pushcut.sim.sapien.drives import apply_drives, finger_travel, piper_drives
 from pushcut.sim.scene_description import Geom, SceneDescription
@@ -35,6 +41,8 @@ from pushcut.sim.scene_description import Geom, SceneDescription
 # Touching: PhysX reports resting contacts at separations of +-1e-7 m (float32); MuJoCo's at its own small depth.
 TOUCH_TOLERANCE_M = 1e-5
 WORLD_BODY = "world"  # MuJoCo's name for the floor, wall and risers (the description's world_geoms)
+FINGER_CONTACT_CLASS = "grippy"  # piper_model.FINGER_CONTACT's friction; the other arm geoms have the scene default
+LINK_CONTACT_CLASS = "world"
 ARM_SLICES = {"left": (spec.LEFT_ARM_SLICE, spec.LEFT_GRIPPER_INDEX),
               "right": (spec.RIGHT_ARM_SLICE, spec.RIGHT_GRIPPER_INDEX)}  # fmt: skip
 
@@ -64,6 +72,7 @@ class SapienRig:
             self.scene = sapien.Scene([sapien.physx.PhysxCpuSystem()])
         self.timestep = self.description.timestep
         self.scene.set_timestep(self.timestep)
+        self.materials = contact_materials(self.scene)
         self.world_entities: list[Any] = []  # floor, wall, risers: contacts name them WORLD_BODY
         self._build_statics(sapien)
         with tempfile.TemporaryDirectory(prefix="pushcut-rig-") as folder:
@@ -76,6 +85,7 @@ class SapienRig:
         for arm, piper in self.arms.items():
             self.drives[arm] = piper_drives(piper.articulation, piper.qpos_index[""])
             apply_drives(piper.articulation, self.drives[arm])
+            self._arm_materials(piper.articulation)
             piper.articulation.set_sleep_threshold(0.0)  # never asleep: drive targets change every servo tick
         self._joints = {arm: [piper.articulation.get_active_joints()[i] for i in piper.qpos_index[""]]
                         for arm, piper in self.arms.items()}  # fmt: skip
@@ -92,13 +102,21 @@ class SapienRig:
                 raise ValueError(f"{name}: the SAPIEN rig builds box scene geoms, not a {geom.kind} ({geom.name!r})")
             pose = sapien.Pose(list(geom.pos))
             if geom.contact != "visual":
-                builder.add_box_collision(pose, half_size=list(geom.size))
+                builder.add_box_collision(pose, half_size=list(geom.size), material=self.materials[geom.contact])
             if self.rendering:
                 builder.add_box_visual(pose, half_size=list(geom.size), material=list(geom.rgba))
         builder.set_initial_pose(sapien.Pose(list(position)))
         actor = builder.build_static(name=name)
         self._world_collision(actor)
         return actor
+
+    def _arm_materials(self, articulation: Any) -> None:
+        """MuJoCo's friction on the arm's links: the finger pads grippy, every other link the scene default."""
+        fingers = {name for name, _ in geometry.FINGERS}
+        for link in articulation.get_links():
+            contact = FINGER_CONTACT_CLASS if link.name in fingers else LINK_CONTACT_CLASS
+            for shape in link.collision_shapes:
+                shape.set_physical_material(self.materials[contact])
 
     @staticmethod
     def _world_collision(entity: Any) -> None:
@@ -113,8 +131,8 @@ class SapienRig:
         for geom in self.description.world_geoms:
             if geom.kind == "plane":
                 look = sapien.render.RenderMaterial(base_color=list(geom.rgba)) if self.rendering else None
-                floor = self.scene.add_ground(geom.pos[2], render=self.rendering, render_material=look,
-                                              render_half_size=list(geom.size[:2]))  # fmt: skip
+                floor = self.scene.add_ground(geom.pos[2], render=self.rendering, material=self.materials[geom.contact],
+                                              render_material=look, render_half_size=list(geom.size[:2]))  # fmt: skip
                 self._world_collision(floor)
                 self.world_entities.append(floor)
             else:
