@@ -117,10 +117,6 @@ class EnvConfig:
     def __post_init__(self) -> None:
         if self.engine not in ENGINES:
             raise ValueError(f"unknown engine {self.engine!r}; expected one of {', '.join(ENGINES)}")
-        if self.engine == "sapien":
-            from pushcut.sim.sapien.world import check_randomization
-
-            check_randomization(self.randomization)
         named = isinstance(self.camera_calibration, str | Path)
         source = f"camera calibration {self.camera_calibration}" if named else ""
         calibration = as_calibration(self.camera_calibration)

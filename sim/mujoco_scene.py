@@ -10,10 +10,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 import mujoco
+import numpy as np
 
 from pushcut.sim import piper_model
 from pushcut.sim.piper_geometry import WORLD_COLLISION_BITS
-from pushcut.sim.scene_description import Body, Geom, Light, SceneDescription
+from pushcut.sim.scene_description import Body, Geom, Light, SceneDescription, TableTexture
 
 _WORLD = 'contype="{}" conaffinity="{}"'.format(*WORLD_COLLISION_BITS)
 CONTACT_ATTRIBUTES: dict[str, str] = {
@@ -25,6 +26,8 @@ CONTACT_ATTRIBUTES: dict[str, str] = {
     "visual": 'contype="0" conaffinity="0"',
 }
 TEXTURE_PIXELS = 64
+# MuJoCo's order of a cube texture's faces (rows of TEXTURE_PIXELS in tex_data); "up" is what a box's top shows.
+CUBE_FACES = ("right", "left", "up", "down", "front", "back")
 
 
 def table_material(index: int) -> str:
@@ -69,12 +72,26 @@ def _light_xml(light: Light) -> str:
     )
 
 
+def _texture_xml(name: str, texture: TableTexture) -> str:
+    return (
+        f'<texture name="{name}" type="cube" builtin="{texture.pattern}" rgb1="{_fmt(texture.rgb1)}" '
+        f'rgb2="{_fmt(texture.rgb2)}" width="{TEXTURE_PIXELS}" height="{TEXTURE_PIXELS}"/>'
+    )
+
+
+def table_texture_faces(texture: TableTexture) -> np.ndarray:
+    """MuJoCo's own pixels of a table texture: (6, TEXTURE_PIXELS, TEXTURE_PIXELS, 3) uint8 in CUBE_FACES order,
+    for engines that show the same image (a model of this one texture, compiled in milliseconds)."""
+    model = mujoco.MjModel.from_xml_string(f"<mujoco><asset>{_texture_xml('table_tex', texture)}</asset></mujoco>")
+    size = TEXTURE_PIXELS * TEXTURE_PIXELS * 3 * len(CUBE_FACES)
+    return model.tex_data[:size].reshape(len(CUBE_FACES), TEXTURE_PIXELS, TEXTURE_PIXELS, 3).copy()
+
+
 def _assets_xml(scene: SceneDescription) -> str:
     lines = []
     for i, texture in enumerate(scene.table_textures):
         lines.append(
-            f'<texture name="table_tex{i}" type="cube" builtin="{texture.pattern}" rgb1="{_fmt(texture.rgb1)}" '
-            f'rgb2="{_fmt(texture.rgb2)}" width="{TEXTURE_PIXELS}" height="{TEXTURE_PIXELS}"/>\n'
+            f"{_texture_xml(f'table_tex{i}', texture)}\n"
             f'<material name="{table_material(i)}" texture="table_tex{i}" texrepeat="{_fmt(texture.repeat)}"/>'
         )
     return "\n".join(lines)

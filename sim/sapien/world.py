@@ -4,9 +4,11 @@ bodies of one scene description, in one SAPIEN scene for the world's lifetime (P
 Names are the description's: bodies by their own names (``bell``, ``distractor0``, ``table``) or ``left/link6`` for
 arm links; cameras as MuJoCo's world names (``head_camera``, ``left/camera``, ``right/camera``).
 
-Appearance: object recolour groups, the table drop (the table actor moves, so its collision does too), head camera
-jitter and distractor placement are applied. Randomisation switches this world cannot show yet
-(:data:`UNSUPPORTED_SWITCHES`) are refused in one line when the env is configured (:func:`check_randomization`).
+Appearance: every randomisation switch is applied per episode, on the scene built once: object recolour groups, the
+table drop (the table actor moves, so its collision does too), the table top's texture or plain colour (MuJoCo's own
+texture pixels, uploaded into the one texture the table top was built with: `textures.py`), the lights' tints and
+gains and the headlight's gain (on the lights the rig made from the description), head camera jitter and distractor
+placement.
 """
 
 from __future__ import annotations
@@ -15,31 +17,23 @@ from typing import Any
 
 import numpy as np
 
+from pushcut.sim import mujoco_scene
 from pushcut.sim import piper_geometry as geometry
 from pushcut.sim import piper_spec as spec
 from pushcut.sim.appearance import Appearance
 from pushcut.sim.geometry import Pose, quat_to_mat
-from pushcut.sim.randomization import RandomizationConfig
 from pushcut.sim.sapien.bodies import build_body, contact_materials
 from pushcut.sim.sapien.cameras import GL_TO_SAPIEN, HEAD_CAMERA, RigCameras, xyaxes_rotation
 from pushcut.sim.sapien.device import import_sapien
 from pushcut.sim.sapien.rig import SapienRig
+from pushcut.sim.sapien.textures import box_atlas, uniform_atlas
 from pushcut.sim.scene_description import SceneDescription
 from pushcut.sim.world import Contact
 
-# Randomisation switches SAPIEN's world does not show yet: table textures (and plain table colours) and light tints.
-UNSUPPORTED_SWITCHES: tuple[str, ...] = ("table_texture", "lighting")
 # World camera names -> RigCameras names.
 RIG_CAMERAS: dict[str, str] = {"head_camera": HEAD_CAMERA, "left/camera": "left_camera", "right/camera": "right_camera"}
 WRIST_ARMS: dict[str, str] = {"left/camera": "left", "right/camera": "right"}
-
-
-def check_randomization(config: RandomizationConfig) -> None:
-    """Refuse, in one line, a randomisation config with a switch SAPIEN's world does not show."""
-    refused = [name for name in UNSUPPORTED_SWITCHES if getattr(config, name)]
-    if refused:
-        raise ValueError(f"engine 'sapien' does not show randomisation switch(es) {refused} yet: turn them off "
-                         f"or use engine 'mujoco'")  # fmt: skip
+TABLE_TOP = "table_top"  # the table geom that shows the texture (as in MuJoCo's world)
 
 
 def _set_colour(shape: Any, rgba: np.ndarray) -> None:
@@ -76,11 +70,39 @@ class SapienWorld:
                              for names in map(description.objects.group_geoms, description.objects.recolour_groups)
                              for name in names}  # fmt: skip
         self.nominal_table = np.array(description.table.pos, dtype=float)
+        self._build_table_texture()
+        self.lights, self.headlight = self._scene_lights()
         head = description.camera(HEAD_CAMERA)
         self.head_nominal = (np.array(head.pos, dtype=float), xyaxes_rotation(head.xyaxes), float(head.fovy_deg))
         self.head_now = self.head_nominal
         self._camera_sets: dict[tuple[int, int], RigCameras] = {}
         self._steps = 0
+
+    def _build_table_texture(self) -> None:
+        """The table top's one texture (SAPIEN takes a material's texture when it first draws it; later episodes
+        upload new pixels into it): the nominal colour, or each of the description's textures as MuJoCo makes it."""
+        table = self.description.table
+        top = next(i for i, geom in enumerate(table.geoms) if geom.name == TABLE_TOP)
+        shape = self.rig.table.find_component_by_type(self.sapien.render.RenderBodyComponent).render_shapes[top]
+        pixels = mujoco_scene.TEXTURE_PIXELS
+        self.table_atlases = [box_atlas(mujoco_scene.table_texture_faces(t)) for t in self.description.table_textures]
+        self.nominal_table_rgba = np.array(table.geoms[top].rgba, dtype=float)
+        self.table_pixels = pixels
+        self.table_texture = self.sapien.render.RenderTexture2D(
+            uniform_atlas(self.nominal_table_rgba, pixels), "R8G8B8A8Unorm", srgb=False
+        )
+        shape.material.set_base_color([1.0, 1.0, 1.0, 1.0])  # the texture replaces the base colour
+        shape.material.set_base_color_texture(self.table_texture)
+
+    def _scene_lights(self) -> tuple[list[Any], Any]:
+        """The rig's light components: the description's lights in order, then the headlight (as the rig adds them)."""
+        render = self.sapien.render
+        kinds = (render.RenderDirectionalLightComponent, render.RenderPointLightComponent)
+        found = [c for entity in self.rig.scene.entities for c in entity.components if isinstance(c, kinds)]
+        if len(found) != len(self.description.lights) + 1:
+            raise RuntimeError(f"the SAPIEN rig has {len(found)} lights; expected the description's "
+                               f"{len(self.description.lights)} and a headlight")  # fmt: skip
+        return found[:-1], found[-1]
 
     def _geom(self, geom: str) -> Any:
         for body in self.description.objects.bodies:
@@ -220,8 +242,19 @@ class SapienWorld:
 
     def apply_appearance(self, appearance: Appearance) -> None:
         a = appearance
-        if a.table_texture is not None or a.table_rgba is not None or a.light_tints is not None:
-            raise ValueError("engine 'sapien' does not show table textures, table colours or light tints yet")
+        if a.table_texture is not None:
+            self.table_texture.upload(self.table_atlases[a.table_texture])
+        else:
+            rgba = self.nominal_table_rgba if a.table_rgba is None else a.table_rgba
+            self.table_texture.upload(uniform_atlas(rgba, self.table_pixels))
+        lit = a.light_tints is not None and a.light_gains is not None and a.headlight_gain is not None
+        for index, (light, nominal) in enumerate(zip(self.lights, self.description.lights, strict=True)):
+            colour = np.array(nominal.diffuse, dtype=float)
+            if lit:
+                colour = colour * a.light_tints[index] * a.light_gains[index]
+            light.set_color(colour.tolist())
+        headlight = np.array(self.description.headlight, dtype=float) * (a.headlight_gain if lit else 1.0)
+        self.headlight.set_color(headlight.tolist())
         self.rig.table.set_pose(self.sapien.Pose((self.nominal_table - [0.0, 0.0, a.table_drop]).tolist()))
         for group, shapes in self.group_shapes.items():
             names = self.description.objects.group_geoms(group)
