@@ -48,6 +48,7 @@ from pushcut.sim.mujoco_world import MujocoWorld, actuator_controls
 from pushcut.sim.scene_description import SceneDescription
 from pushcut.sim.strategy import ManipulationTrace
 from pushcut.sim.tasks.base import Task
+from pushcut.sim.urdf_layout import check_single_arm_urdf
 from pushcut.sim.world import ENGINES, World
 
 CAMERA_NAMES: dict[str, str] = {
@@ -79,15 +80,18 @@ MUJOCO_ATTRIBUTES = (
 )
 
 
-def build_world(description: SceneDescription, engine: str = "mujoco") -> World:
+def build_world(description: SceneDescription, engine: str = "mujoco", piper_urdf: str | None = None) -> World:
     """The world of ``engine`` built from ``description``: MuJoCo's MujocoWorld, or SAPIEN's
-    ``pushcut.sim.sapien.world.SapienWorld`` (imported only when asked for)."""
+    ``pushcut.sim.sapien.world.SapienWorld`` (imported only when asked for), its arms from ``piper_urdf`` if given
+    (a single-arm Piper URDF; default: pushcut's own)."""
     if engine == "mujoco":
+        if piper_urdf is not None:
+            raise ValueError(f"piper_urdf needs engine 'sapien'; MuJoCo builds pushcut's own Piper, got {piper_urdf}")
         return MujocoWorld(description)
     if engine == "sapien":
         from pushcut.sim.sapien.world import SapienWorld
 
-        return SapienWorld(description)
+        return SapienWorld(description, piper_urdf)
     raise ValueError(f"unknown engine {engine!r}; expected one of {ENGINES}")
 
 
@@ -113,10 +117,19 @@ class EnvConfig:
     camera_calibration: CameraCalibration | None = None
     # The physics engine and renderer behind the env (sim/world.py's ENGINES): "mujoco" or "sapien".
     engine: str = "mujoco"
+    # With engine "sapien": a single-arm Piper URDF of pushcut's joint layout (`pushcut sim urdf --out` writes
+    # pushcut's), loaded at both mounts instead of pushcut's own; checked here, before any scene is built.
+    piper_urdf: str | None = None
 
     def __post_init__(self) -> None:
         if self.engine not in ENGINES:
             raise ValueError(f"unknown engine {self.engine!r}; expected one of {', '.join(ENGINES)}")
+        if self.piper_urdf is not None:
+            if self.engine != "sapien":
+                raise ValueError(f"piper_urdf={str(self.piper_urdf)!r} is loaded by SAPIEN only; the {self.engine} "
+                                 "world builds pushcut's own Piper: set engine='sapien' or drop piper_urdf")  # fmt: skip
+            object.__setattr__(self, "piper_urdf", str(self.piper_urdf))
+            check_single_arm_urdf(self.piper_urdf)
         named = isinstance(self.camera_calibration, str | Path)
         source = f"camera calibration {self.camera_calibration}" if named else ""
         calibration = as_calibration(self.camera_calibration)
@@ -157,7 +170,7 @@ class DualPiperEnv(gym.Env):
         self.task = task
         self.config = config or EnvConfig()
         self.description = scene.describe(task.objects(), task.name)
-        self.world = build_world(self.description, self.config.engine)
+        self.world = build_world(self.description, self.config.engine, self.config.piper_urdf)
         self.timestep = self.world.timestep
         self.step_limit = self.config.step_limit or task.step_limit
         self.substeps = max(1, round(1.0 / (self.config.action_hz * self.timestep)))

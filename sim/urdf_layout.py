@@ -115,6 +115,8 @@ def check_piper_urdf(urdf: str | Path) -> PiperLayout:
         raise PiperURDFError(f"{source}: no such file; write one with `pushcut sim urdf --out {path}`") from error
     except ET.ParseError as error:
         raise PiperURDFError(f"{source}: not well-formed XML ({error}); expected a URDF <robot>") from error
+    except OSError as error:
+        raise PiperURDFError(f"{source}: cannot be read ({error.strerror}); expected a URDF file") from error
     if root.tag != "robot":
         raise PiperURDFError(f"{source}: the root element is <{root.tag}>, expected a URDF <robot>")
     joints = _joints(root, source)
@@ -128,3 +130,16 @@ def check_piper_urdf(urdf: str | Path) -> PiperLayout:
     if extra:
         raise PiperURDFError(f"{source}: movable joints {extra} are not the Piper's; expected {LAYOUT}")
     return PiperLayout(source, prefixes, flanges)
+
+
+def check_single_arm_urdf(urdf: str | Path) -> PiperLayout:
+    """:func:`check_piper_urdf`, and one arm: the SAPIEN env loads one single-arm file at each of its mounts
+    (``EnvConfig.piper_urdf``); a dual file is refused in one line."""
+    layout = check_piper_urdf(urdf)
+    if layout.prefixes != ("",):
+        raise PiperURDFError(
+            f"{layout.source}: holds two arms ({', '.join(layout.prefixes)}); the SAPIEN env loads one single-arm "
+            "Piper at each mount: expected one arm, joint1..joint6, finger_a, finger_b without a prefix "
+            "(`pushcut sim urdf --out F.urdf`, without --dual)"
+        )
+    return layout

@@ -44,14 +44,15 @@ def _set_colour(shape: Any, rgba: np.ndarray) -> None:
 
 
 class SapienWorld:
-    """The dual-Piper world in SAPIEN (see :class:`pushcut.sim.world.World` for the contract)."""
+    """The dual-Piper world in SAPIEN (see :class:`pushcut.sim.world.World` for the contract); ``piper_urdf``: a
+    single-arm Piper URDF loaded at both mounts instead of pushcut's own (``EnvConfig.piper_urdf``)."""
 
     engine = "sapien"
 
-    def __init__(self, description: SceneDescription) -> None:
+    def __init__(self, description: SceneDescription, piper_urdf: str | None = None) -> None:
         self.sapien = import_sapien()
         self.description = description
-        self.rig = SapienRig(description)
+        self.rig = SapienRig(description, urdf=piper_urdf)
         self.timestep = self.rig.timestep
         materials = contact_materials(self.rig.scene)
         bodies = (*description.distractors, *description.objects.bodies)
