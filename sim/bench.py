@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from pushcut.sim import piper_spec as spec
+from pushcut.sim.env import DualPiperEnv
 from pushcut.sim.world import ENGINES
 
 CHUNK = 25
@@ -51,34 +52,47 @@ def steps_per_second(fn: Callable[[int], object], steps: int) -> float:
     return steps / (time.perf_counter() - start)
 
 
-def _single_process(task: str, steps: int, rounds: int, seed: int) -> dict[str, float]:
+def _raw_mujoco(env: DualPiperEnv, closers: list[Callable[[], None]]) -> Callable[[np.ndarray, bool], None]:
+    """MuJoCo's own calls on the env's model: ``mj_step(nstep=substeps)`` and the head camera's ``Renderer``."""
     import mujoco
 
-    from pushcut.sim.registry import make
-
-    env = make(task, cameras=("head_camera",), step_limit=NO_STEP_LIMIT)
-    env.reset(seed=seed)
-    headless = make(task, cameras=(), step_limit=NO_STEP_LIMIT)  # the same step, nothing rendered
-    actions = wave_actions(env.commanded_action, steps)
     model, data = env.model, env.data
     renderer = mujoco.Renderer(model, env.config.image_height, env.config.image_width)
+    closers.append(renderer.close)
     camera = env.camera_ids["head_camera"]
 
-    def raw(i: int, render: bool) -> None:
-        data.ctrl[:] = env.actuator_controls(actions[i])
+    def step(action: np.ndarray, render: bool) -> None:
+        data.ctrl[:] = env.actuator_controls(action)
         mujoco.mj_step(model, data, nstep=env.substeps)
         if render:
             renderer.update_scene(data, camera)
             renderer.render()
 
-    measures = {
-        "raw_render_sps": lambda i: raw(i, True),
-        "env_render_sps": lambda i: env.step(actions[i]),
-        "raw_physics_sps": lambda i: raw(i, False),
-        "env_physics_sps": lambda i: headless.step(actions[i]),
-    }
-    best = dict.fromkeys(measures, 0.0)
+    return step
+
+
+def _single_process(task: str, steps: int, rounds: int, seed: int, engine: str) -> dict[str, float]:
+    from pushcut.sim.registry import make
+
+    env = make(task, cameras=("head_camera",), step_limit=NO_STEP_LIMIT, engine=engine)
+    headless = make(task, cameras=(), step_limit=NO_STEP_LIMIT, engine=engine)  # the same step, nothing rendered
+    closers = [env.close, headless.close]
     try:
+        env.reset(seed=seed)
+        actions = wave_actions(env.commanded_action, steps)
+        if engine == "sapien":
+            from pushcut.sim.sapien.bench import RawSapien
+
+            raw = RawSapien(env).step
+        else:
+            raw = _raw_mujoco(env, closers)
+        measures = {
+            "raw_render_sps": lambda i: raw(actions[i], True),
+            "env_render_sps": lambda i: env.step(actions[i]),
+            "raw_physics_sps": lambda i: raw(actions[i], False),
+            "env_physics_sps": lambda i: headless.step(actions[i]),
+        }
+        best = dict.fromkeys(measures, 0.0)
         steps_per_second(measures["env_render_sps"], 10)  # warm-up: GL context, shader compilation
         steps_per_second(measures["raw_render_sps"], 10)
         for _ in range(rounds):
@@ -87,9 +101,8 @@ def _single_process(task: str, steps: int, rounds: int, seed: int) -> dict[str, 
                 headless.reset(seed=seed)
                 best[name] = max(best[name], steps_per_second(fn, steps))
     finally:
-        renderer.close()
-        env.close()
-        headless.close()
+        for close in reversed(closers):
+            close()
     return best
 
 
@@ -151,17 +164,17 @@ def run_benchmarks(
     results: dict[str, Any] = {"task": task, "engine": engine, "steps": steps, "rounds": rounds,
                                "image": "320x240 head_camera"}  # fmt: skip
     if engine == "sapien":
-        from pushcut.sim.sapien.bench import single_process, use_one_render_thread
+        from pushcut.sim.sapien.bench import use_one_render_thread
 
-        use_one_render_thread()  # before the pool's workers inherit the environment
-        results.update(single_process(task, steps, rounds, seed))
-        mujoco = _single_process(task, steps, rounds, seed)
+        use_one_render_thread()  # before SAPIEN starts and the pool's workers inherit the environment
+        results.update(_single_process(task, steps, rounds, seed, engine))
+        mujoco = _single_process(task, steps, rounds, seed, "mujoco")
         results["mujoco_env_render_sps"] = mujoco["env_render_sps"]
         results["mujoco_env_physics_sps"] = mujoco["env_physics_sps"]
         results["sapien_vs_mujoco_render"] = results["env_render_sps"] / mujoco["env_render_sps"]
         results["sapien_vs_mujoco_physics"] = results["env_physics_sps"] / mujoco["env_physics_sps"]
     else:
-        results.update(_single_process(task, steps, rounds, seed))
+        results.update(_single_process(task, steps, rounds, seed, engine))
     results.update(_pool(task, steps, rounds, seed, engine))
     results["machine_ceiling_speedup"] = machine_ceiling()
     results["env_overhead_render"] = results["raw_render_sps"] / results["env_render_sps"]

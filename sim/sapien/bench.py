@@ -65,35 +65,3 @@ class RawSapien:
             self.scene.update_render()
             self.camera.take_picture()
             self.camera.get_picture("Color")
-
-
-def single_process(task: str, steps: int, rounds: int, seed: int) -> dict[str, float]:
-    """Best-of-``rounds`` rates (control steps/s) of raw SAPIEN and the SAPIEN env, with and without the head camera,
-    under the same keys as MuJoCo's measurement (sim/bench.py)."""
-    use_one_render_thread()
-    from pushcut.sim.bench import NO_STEP_LIMIT, steps_per_second, wave_actions
-    from pushcut.sim.registry import make
-
-    env = make(task, cameras=("head_camera",), step_limit=NO_STEP_LIMIT, engine="sapien")
-    headless = make(task, cameras=(), step_limit=NO_STEP_LIMIT, engine="sapien")
-    try:
-        env.reset(seed=seed)  # compiles the shaders (seconds on lavapipe)
-        raw = RawSapien(env)
-        actions = wave_actions(env.commanded_action, steps)
-        measures = {
-            "raw_render_sps": lambda i: raw.step(actions[i], True),
-            "env_render_sps": lambda i: env.step(actions[i]),
-            "raw_physics_sps": lambda i: raw.step(actions[i], False),
-            "env_physics_sps": lambda i: headless.step(actions[i]),
-        }
-        steps_per_second(measures["raw_render_sps"], 5)  # warm-up: the raw camera's first picture
-        best = dict.fromkeys(measures, 0.0)
-        for _ in range(rounds):
-            for name, fn in measures.items():
-                env.reset(seed=seed)
-                headless.reset(seed=seed)
-                best[name] = max(best[name], steps_per_second(fn, steps))
-    finally:
-        env.close()
-        headless.close()
-    return best
