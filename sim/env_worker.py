@@ -1,6 +1,10 @@
 """What every env pool's workers share, whatever runs them (`EnvPool`'s processes, `RayEnvPool`'s actors): the
 environment a worker sets before importing mujoco, how it builds its envs, how it answers a batch of per-env
 requests, how a pool's arguments are checked and how the workers' replies become one list in env order.
+
+`WorkerEnvs` is the seam between a Ray actor and the envs it holds: `EngineEnvs` for pushcut's own worlds (each env
+built by `pushcut.sim.make`), `pushcut.sim.robotwin.actor_envs.RobotwinEnvs` for RoboTwin's (one RoboTwin worker
+interpreter per actor).
 """
 
 from __future__ import annotations
@@ -8,8 +12,8 @@ from __future__ import annotations
 import os
 import traceback
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -37,6 +41,40 @@ def build_envs(envs_spec: Sequence[tuple[int, str]], overrides: dict) -> dict[in
     from pushcut.sim import make
 
     return {index: make(task, **overrides) for index, task in envs_spec}
+
+
+class WorkerEnvs(Protocol):
+    """The envs of one worker, built from ``[(env index, task)]`` and the pool's env overrides: `check` refuses bad
+    tasks or options in the driver before any worker starts; `serve` answers a batch of per-env requests
+    ``[(env index, method, args)]`` with ``[(env index, "ok" | "error", result | traceback)]`` (as `serve_requests`)."""
+
+    def __init__(self, envs_spec: Sequence[tuple[int, str]], overrides: dict) -> None: ...
+
+    @staticmethod
+    def check(tasks: Sequence[str], overrides: dict) -> None: ...
+
+    def serve(self, payload: list[tuple[int, str, tuple]]) -> list[tuple[int, str, Any]]: ...
+
+    def close(self) -> None: ...
+
+
+class EngineEnvs:
+    """A worker's envs in pushcut's own worlds (MuJoCo, SAPIEN): `build_envs`, answered by `serve_requests`."""
+
+    def __init__(self, envs_spec: Sequence[tuple[int, str]], overrides: dict) -> None:
+        self.envs = build_envs(envs_spec, overrides)
+
+    @staticmethod
+    def check(tasks: Sequence[str], overrides: dict) -> None:
+        check_engine_envs(tasks, overrides)
+
+    def serve(self, payload: list[tuple[int, str, tuple]]) -> list[tuple[int, str, Any]]:
+        return serve_requests(self.envs, payload)
+
+    def close(self) -> None:
+        for env in self.envs.values():
+            env.close()
+        self.envs = {}
 
 
 def serve_requests(envs: dict[int, Any], payload: list[tuple[int, str, tuple]]) -> list[tuple[int, str, Any]]:
@@ -80,22 +118,31 @@ def _step_chunks(envs: dict[int, Any], payload: list[tuple[int, str, tuple]]) ->
     return stepped
 
 
+def check_engine_envs(tasks: Sequence[str], overrides: dict) -> None:
+    """An unknown task or env option of pushcut's worlds is a clear error here, before a worker starts."""
+    from pushcut.sim.registry import get_task, make_config
+
+    for name in set(tasks):
+        get_task(name)
+    make_config(**overrides)
+
+
 def pool_layout(
-    task: str | Sequence[str], num_envs: int, num_workers: int | None, env_overrides: dict | None
+    task: str | Sequence[str],
+    num_envs: int,
+    num_workers: int | None,
+    env_overrides: dict | None,
+    check: Callable[[Sequence[str], dict], None] = check_engine_envs,
 ) -> tuple[list[str], int]:
     """Every pool's arguments checked before a worker starts: the task of each env and the number of workers
-    (default one per env); an unknown task or env option is a clear error here."""
+    (default one per env); ``check`` refuses the tasks and env options its worlds do not know."""
     tasks = [task] * num_envs if isinstance(task, str) else list(task)
     if num_envs < 1 or len(tasks) != num_envs:
         raise ValueError(f"num_envs={num_envs} must be >= 1 and match the number of tasks ({len(tasks)})")
     num_workers = num_envs if num_workers is None else num_workers
     if not 1 <= num_workers <= num_envs:
         raise ValueError(f"num_workers={num_workers} must be between 1 and num_envs={num_envs}")
-    from pushcut.sim.registry import get_task, make_config
-
-    for name in set(tasks):
-        get_task(name)
-    make_config(**dict(env_overrides or {}))
+    check(tasks, dict(env_overrides or {}))
     return tasks, num_workers
 
 

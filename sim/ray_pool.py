@@ -2,10 +2,12 @@
 
     with RayEnvPool("click_bell", num_envs=16, num_workers=4, address="head:6379") as pool:  # --env-backend ray
         results = pool.step_chunk(chunks)  # after pool.reset(seeds); a None chunk leaves that env alone
-W actors of one CPU each, spread over the cluster's nodes (Ray's SPREAD strategy); env i lives in actor i % W,
-built by `pushcut.sim.make` exactly as a process worker builds it (`env_worker.build_envs`, so every world the
-constructor knows) and answering the same batches (`env_worker.serve_requests`: a worker's chunks stepped
-together). Every call sends each actor one batch before any reply is read; the caller gets one list in env order.
+W actors of one CPU each, spread over the cluster's nodes (Ray's SPREAD strategy); env i lives in actor i % W.
+What an actor holds is its ``envs_kind`` (`env_worker.WorkerEnvs`): by default `EngineEnvs`, envs built by
+`pushcut.sim.make` exactly as a process worker builds them and answering the same batches (`serve_requests`: a
+worker's chunks stepped together); for RoboTwin, `RobotwinEnvs` (sim/robotwin/actor_envs.py: the actor starts and
+owns one RoboTwin worker interpreter on its node). Every call sends each actor one batch before any reply is read;
+the caller gets one list in env order.
 
 Inference stays in the caller: rollouts (train/rollout.py) batch the observations of all running envs, over all
 actors, into one forward pass in the learner process (one per torchrun rank, each with its own actors), then send
@@ -28,35 +30,43 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import socket
 import time
 from collections.abc import Sequence
 from typing import Any
 
 from pushcut.sim.env_worker import (
+    EngineEnvs,
     EnvWorkerError,
     PoolRequests,
-    build_envs,
+    WorkerEnvs,
     pool_layout,
     results_in_env_order,
-    serve_requests,
     worker_environment,
 )
 from pushcut.sim.ray_session import acquire_session, release_session, require_cpus
 from pushcut.sim.replay_log import Replacement, RequestLog, image_bytes
 
 MAX_REPLACEMENTS = 8
+RAISED_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception): ")  # a traceback's last line: "ValueError: ..."
 CLOSE_TIMEOUT_S = 5.0
 
 
 class EnvWorkerActor:
-    """The body of one actor: a worker's envs, built and served as a process worker's are."""
+    """The body of one actor: a worker's envs of ``envs_kind``, built and served as a process worker's are."""
 
-    def __init__(self, envs_spec: list[tuple[int, str]], overrides: dict, driver_env: dict[str, str]) -> None:
+    def __init__(
+        self,
+        envs_kind: type[WorkerEnvs],
+        envs_spec: list[tuple[int, str]],
+        overrides: dict,
+        driver_env: dict[str, str],
+    ) -> None:
         # the node's own renderer when `ray start` was given one (MUJOCO_GL=egl ray start ...), else the driver's
         worker_environment(os.environ.get("MUJOCO_GL") or driver_env["MUJOCO_GL"])
         os.environ.update({k: v for k, v in driver_env.items() if v and k != "MUJOCO_GL"})  # the driver's own tasks
-        self.envs = build_envs(envs_spec, overrides)
+        self.envs = envs_kind(envs_spec, overrides)
 
     def where(self) -> dict[str, Any]:
         import ray
@@ -64,16 +74,14 @@ class EnvWorkerActor:
         return {"node_id": ray.get_runtime_context().get_node_id(), "host": socket.gethostname(), "pid": os.getpid()}
 
     def run(self, payload: list[tuple[int, str, tuple]]) -> list[tuple[int, str, Any]]:
-        return serve_requests(self.envs, payload)
+        return self.envs.serve(payload)
 
     def close(self) -> None:
-        for env in self.envs.values():
-            env.close()
-        self.envs = {}
+        self.envs.close()
 
 
 class RayEnvPool(PoolRequests):
-    """N environments in W Ray actors (default W = N); see the module docstring."""
+    """N environments in W Ray actors (default W = N), each holding its envs as ``envs_kind``; module docstring."""
 
     def __init__(
         self,
@@ -86,8 +94,10 @@ class RayEnvPool(PoolRequests):
         start_timeout: float = 300.0,
         step_timeout: float = 300.0,
         max_replacements: int = MAX_REPLACEMENTS,
+        envs_kind: type[WorkerEnvs] = EngineEnvs,
     ) -> None:
-        tasks, num_workers = pool_layout(task, num_envs, num_workers, env_overrides)
+        tasks, num_workers = pool_layout(task, num_envs, num_workers, env_overrides, check=envs_kind.check)
+        self.envs_kind = envs_kind
         self.num_envs, self.num_workers, self.tasks = num_envs, num_workers, tasks
         self.env_worker = [i % num_workers for i in range(num_envs)]
         self.start_timeout, self.step_timeout, self.max_replacements = start_timeout, step_timeout, max_replacements
@@ -115,7 +125,7 @@ class RayEnvPool(PoolRequests):
             self._actor_class = ray.remote(EnvWorkerActor).options(
                 num_cpus=cpus_per_worker, scheduling_strategy="SPREAD", max_restarts=0
             )
-            self._actors = [self._actor_class.remote(spec, self._overrides, self._env) for spec in self._specs]
+            self._actors = [self._new_actor(w) for w in range(num_workers)]
             self.worker_info: list[dict[str, Any]] = [{} for _ in range(num_workers)]
             for w in range(num_workers):
                 self.worker_info[w] = self._started(w)
@@ -196,6 +206,9 @@ class RayEnvPool(PoolRequests):
                 self._fail(w, f"the actor failed: {_first_line(error)}")
         return replies
 
+    def _new_actor(self, w: int) -> Any:
+        return self._actor_class.remote(self.envs_kind, self._specs[w], self._overrides, self._env)
+
     def _started(self, w: int) -> dict[str, Any]:
         """Wait until actor ``w`` has built its envs; where it runs."""
         import ray
@@ -206,7 +219,7 @@ class RayEnvPool(PoolRequests):
         except GetTimeoutError:
             self._fail(w, f"the actor did not start within {self.start_timeout:.0f} s (no free CPU on the cluster?)")
         except RayError as error:
-            self._fail(w, f"the actor could not build its envs: {_first_line(error)}")
+            self._fail(w, f"the actor could not build its envs: {_raised_line(error)}")
         raise AssertionError("unreachable")  # _fail raises
 
     def _replace(self, w: int, error: Exception) -> None:
@@ -221,7 +234,7 @@ class RayEnvPool(PoolRequests):
                 self._fail(w, f"its actor died ({cause}) after {self.max_replacements} replacements in this pool")
             with contextlib.suppress(Exception):
                 ray.kill(self._actors[w])
-            self._actors[w] = self._actor_class.remote(self._specs[w], self._overrides, self._env)
+            self._actors[w] = self._new_actor(w)
             try:
                 self.worker_info[w] = self._started(w)
                 replayed = self._replay(w, envs)
@@ -259,6 +272,13 @@ class RayEnvPool(PoolRequests):
         self._broken = f"env {first}: {message}"
         self.close()
         raise EnvWorkerError(first, f"{message}; the pool is broken and was closed")
+
+
+def _raised_line(error: BaseException) -> str:
+    """The line naming what an actor's constructor raised (``RobotwinInstallError: ... --robotwin-python``), from
+    the traceback Ray's error quotes; its first line where it quotes none."""
+    raised = [line for line in str(error).splitlines() if RAISED_LINE.match(line)]
+    return raised[-1].strip() if raised else _first_line(error)
 
 
 def _first_line(error: BaseException) -> str:
