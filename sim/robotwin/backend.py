@@ -17,7 +17,7 @@ from typing import Any
 
 from pushcut.sim.robotwin.client import RobotwinInstallError, RobotwinWorkerError
 from pushcut.sim.robotwin.env import RobotwinEnv
-from pushcut.sim.robotwin.pool import ENGINE, RobotwinPool, RobotwinSettings
+from pushcut.sim.robotwin.pool import ENGINE, RobotwinPool, RobotwinSettings, split_overrides
 
 SIMS: tuple[str, ...] = ("mujoco", "sapien", ENGINE)  # the seam's engines (sim/world.py's ENGINES), then RoboTwin
 ROBOTWIN_KEYS: tuple[str, ...] = ("robotwin_dir", "robotwin_python")
@@ -41,16 +41,6 @@ def world_overrides(sim: str, robotwin_dir: str | Path | None, robotwin_python: 
     return overrides
 
 
-def split_overrides(overrides: dict[str, Any] | None) -> tuple[RobotwinSettings | None, dict[str, Any]]:
-    """(the RoboTwin settings when the overrides choose RoboTwin, else None; the env overrides without them)."""
-    overrides = dict(overrides or {})
-    if overrides.get("engine") != ENGINE:
-        return None, overrides
-    del overrides["engine"]
-    settings = RobotwinSettings(str(overrides.pop("robotwin_dir")), overrides.pop("robotwin_python", None))
-    return settings, overrides
-
-
 def open_pool(
     task: str | Sequence[str],
     num_envs: int,
@@ -60,14 +50,22 @@ def open_pool(
     ray_address: str | None = None,
 ) -> Any:
     """sim/vector.py's ``open_pool`` for every world: RoboTwin's envs in RoboTwin workers where the overrides choose
-    it (local worker processes only: ``--env-backend ray`` is refused in one line), else the ordinary pool."""
+    it — local worker processes, or with ``backend="ray"`` Ray actors that each own one RoboTwin worker on their
+    node (sim/robotwin/actor_envs.py) — else the ordinary pool."""
     settings, rest = split_overrides(env_overrides)
     if settings is None:
         from pushcut.sim.vector import open_pool as open_engine_pool
 
         return open_engine_pool(task, num_envs, rest, num_workers, backend, ray_address)
-    if backend != "process":
-        raise ValueError("--sim robotwin runs its workers as local processes: drop --env-backend ray")
+    from pushcut.sim.ray_session import check_env_backend
+
+    check_env_backend(backend, ray_address)
+    if backend == "ray":
+        from pushcut.sim.ray_pool import RayEnvPool
+        from pushcut.sim.robotwin.actor_envs import RobotwinEnvs
+
+        return RayEnvPool(task, num_envs, env_overrides, num_workers=num_workers, address=ray_address,
+                          envs_kind=RobotwinEnvs)  # fmt: skip
     return RobotwinPool(task, num_envs, settings, rest, num_workers=num_workers)
 
 

@@ -68,6 +68,16 @@ def env_options(settings: RobotwinSettings, overrides: dict[str, Any]) -> tuple[
     return options, (int(overrides.get("image_width", 320)), int(overrides.get("image_height", 240)))
 
 
+def split_overrides(overrides: dict[str, Any] | None) -> tuple[RobotwinSettings | None, dict[str, Any]]:
+    """(the RoboTwin settings when the overrides choose RoboTwin, else None; the env overrides without them)."""
+    overrides = dict(overrides or {})
+    if overrides.get("engine") != ENGINE:
+        return None, overrides
+    del overrides["engine"]
+    settings = RobotwinSettings(str(overrides.pop("robotwin_dir")), overrides.pop("robotwin_python", None))
+    return settings, overrides
+
+
 def check_tasks(tasks: Sequence[str]) -> None:
     """A task pushcut and RoboTwin do not share is refused in one line, before any worker starts."""
     unknown = sorted({t for t in tasks if t not in TASK_OBJECTS})
