@@ -18,6 +18,7 @@ ray = pytest.importorskip("ray")
 psutil = pytest.importorskip("psutil")
 pytest.importorskip("mujoco")
 
+from ray_cluster import ClusterHandle  # noqa: E402
 from tests_support import click_bell_expert_actions  # noqa: E402
 
 from pushcut.sim.ray_pool import RayEnvPool  # noqa: E402
@@ -25,40 +26,8 @@ from pushcut.sim.replay_log import image_bytes  # noqa: E402
 from pushcut.sim.vector import EnvPool, open_pool  # noqa: E402
 
 OVERRIDES = {"image_width": 64, "image_height": 48, "cameras": ("head_camera",)}
-NODE = {"num_cpus": 2, "object_store_memory": 80 * 1024**2}  # logical CPUs: room for two pools at once
 SEEDS = [3, 3, 7, 7]  # two groups of two episodes, as GRPO lays them out (a group's envs share the seed)
 CHUNK = 8
-
-
-class ClusterHandle:
-    """The module's cluster and every process it started (its nodes' processes and their children: workers)."""
-
-    def __init__(self) -> None:
-        from ray.cluster_utils import Cluster
-
-        self.cluster = Cluster(initialize_head=True, connect=True, head_node_args={**NODE, "include_dashboard": False})
-        self.cluster.add_node(**NODE)
-        self.cluster.wait_for_nodes()
-        self.down = False
-
-    def processes(self) -> list[psutil.Process]:
-        """The cluster's processes now: each node's own (gcs, raylet, agents, monitors) and their descendants."""
-        found: dict[int, psutil.Process] = {}
-        for node in self.cluster.list_all_nodes():
-            for infos in node.all_processes.values():
-                for info in infos:
-                    try:
-                        root = psutil.Process(info.process.pid)
-                        found.update({p.pid: p for p in [root, *root.children(recursive=True)]})
-                    except psutil.NoSuchProcess:
-                        continue
-        return list(found.values())
-
-    def shutdown(self) -> None:
-        if not self.down:
-            self.down = True
-            ray.shutdown()  # the driver first: the cluster refuses to remove the node it is connected to
-            self.cluster.shutdown()
 
 
 @pytest.fixture(scope="module")

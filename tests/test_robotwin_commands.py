@@ -31,10 +31,11 @@ def test_sim_robotwin_becomes_env_overrides_that_name_the_engine_and_split_back_
             world_overrides(sim, folder, None)
 
 
-def test_open_pool_gives_robotwin_workers_for_the_robotwin_engine_and_refuses_ray() -> None:
+def test_open_pool_gives_robotwin_workers_for_the_robotwin_engine() -> None:
+    """(Its Ray actors: tests/test_robotwin_ray.py.)"""
     overrides = {**world_overrides("robotwin", STANDIN, sys.executable), "image_width": 64, "image_height": 48}
-    with pytest.raises(ValueError, match="drop --env-backend ray"):
-        open_pool("click_bell", 1, overrides, backend="ray")
+    with pytest.raises(ValueError, match="unknown env backend 'dask'"):
+        open_pool("click_bell", 1, overrides, backend="dask")
     with open_pool("click_bell", 1, overrides) as pool:
         assert isinstance(pool, RobotwinPool) and pool.size == (64, 48)
         (obs,) = pool.reset([5])
