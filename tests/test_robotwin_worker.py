@@ -3,6 +3,7 @@ and its quirks on pushcut's world), run like the real one: the worker in another
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -22,6 +23,7 @@ from pushcut.sim.vector import EnvWorkerError, VectorEnv
 STANDIN = Path(__file__).parent / "robotwin_standin"
 SETTINGS = RobotwinSettings(str(STANDIN), python=sys.executable, task_config="demo_standin_small", timeout_s=120)
 SMALL = {"image_width": 64, "image_height": 48}
+SETUP_RECORD_ENV = "ROBOTWIN_STANDIN_SETUP_RECORD"  # the stand-in's record of setup_demo's kwargs (envs/_base_task.py)
 
 
 @pytest.fixture(scope="module")
@@ -169,3 +171,18 @@ def test_the_worker_gets_the_vulkan_device_pushcut_finds_and_a_users_own_choice_
     assert env["PATH"] == "/usr/bin" and env["PYTHONUNBUFFERED"] == "1"
     own = worker_environment({"VK_ICD_FILENAMES": "/opt/vendor_icd.json"})
     assert own["VK_ICD_FILENAMES"] == "/opt/vendor_icd.json" and "VK_DRIVER_FILES" not in own
+
+
+def test_the_worker_sets_up_the_dual_piper_with_the_mplib_planner(tmp_path, monkeypatch) -> None:
+    """What the worker passes to every setup_demo (the stand-in records it): RoboTwin's dual-Piper embodiment
+    ``[piper, piper, 0.6]``, one Piper file for both arms, and the mplib planner (curobo needs CUDA)."""
+    record = tmp_path / "setups.jsonl"
+    monkeypatch.setenv(SETUP_RECORD_ENV, str(record))  # the worker's environment is this process's
+    with RobotwinPool("click_bell", 1, SETTINGS, {**SMALL, "cameras": ()}) as opened:
+        opened.reset([5])
+    setups = [json.loads(line) for line in record.read_text().splitlines()]
+    assert setups and {s["task_name"] for s in setups} == {"click_bell"}
+    for kwargs in setups:
+        assert kwargs["embodiment"] == ["piper", "piper", 0.6] and kwargs["embodiment_dis"] == 0.6
+        assert kwargs["dual_arm_embodied"] is False and kwargs["planner_backend"] == "mplib"
+        assert kwargs["left_robot_file"] == kwargs["right_robot_file"] and "piper" in kwargs["left_robot_file"]

@@ -22,10 +22,14 @@ The quirks it reproduces, because pushcut's worker must get each right:
 - ``joint_action`` holds the drive targets, grippers as the [0, 1] opening; a gripper outside [0, 1] is refused;
 - ``close_env`` ends an episode: its SAPIEN scene is freed and the instance is unusable until the next
   ``setup_demo``.
+
+Not RoboTwin's: with ``SETUP_RECORD_ENV`` naming a file, every set-up appends its keyword arguments there as one JSON
+line (what the worker passed: embodiment, planner, ...), for the tests to read from outside the worker's interpreter.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import time
@@ -48,6 +52,7 @@ EXPERT_FAIL_RATE = 0.2
 SETUP_PAUSE_S = 0.01
 MAX_PERIODS_PER_MOVE = 40
 ENGINE = "sapien"  # RoboTwin's simulator
+SETUP_RECORD_ENV = "ROBOTWIN_STANDIN_SETUP_RECORD"  # a file for each set-up's keyword arguments (module docstring)
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sapien = import_sapien()  # the Vulkan loader pointed at a device first
 
@@ -60,6 +65,9 @@ def _world(task: str, randomized: bool, width: int, height: int) -> DualPiperEnv
 
 class Base_Task:  # noqa: N801 (RoboTwin's name)
     def _init_task_env_(self, **kwargs: Any) -> None:
+        if os.environ.get(SETUP_RECORD_ENV):
+            with open(os.environ[SETUP_RECORD_ENV], "a", encoding="utf-8") as f:
+                f.write(json.dumps(kwargs, default=str) + "\n")
         self.world = None
         np.random.seed(kwargs.get("seed", 0))
         time.sleep(SETUP_PAUSE_S)
