@@ -11,7 +11,14 @@ from typing import Annotated, NoReturn
 
 import typer
 
-from pushcut.sim.world_options import RandomizationOption, RobotwinDir, RobotwinPython, SimOption
+from pushcut.sim.world_options import (
+    PiperUrdfOption,
+    RandomizationOption,
+    RobotwinDir,
+    RobotwinPython,
+    SimOption,
+    piper_urdf_overrides,
+)
 
 app = typer.Typer(no_args_is_help=True, add_completion=False)
 
@@ -30,6 +37,14 @@ def _engine_overrides(sim: str) -> dict:
 
     try:
         return world_overrides(sim, None, None)
+    except ValueError as error:
+        fail(str(error))
+
+
+def _piper_urdf(sim: str, piper_urdf: Path | None) -> dict:
+    """The env override of --piper-urdf (``{}`` without it), checked now; one line for a bad file or --sim."""
+    try:
+        return piper_urdf_overrides(sim, piper_urdf)
     except ValueError as error:
         fail(str(error))
 
@@ -132,8 +147,10 @@ def experts(
     sim: SimOption = "mujoco",
     robotwin_dir: RobotwinDir = None,
     robotwin_python: RobotwinPython = None,
+    piper_urdf: PiperUrdfOption = None,
 ) -> None:
     """Measure each scripted expert's success rate over fixed seeds (no rendering)."""
+    urdf = _piper_urdf(sim, piper_urdf)
     if sim == "robotwin" or robotwin_dir is not None:
         from pushcut.sim.robotwin import commands
 
@@ -143,7 +160,7 @@ def experts(
     from pushcut.sim.demos import run_expert
     from pushcut.sim.registry import get_task, make, task_names
 
-    world = _engine_overrides(sim)
+    world = {**_engine_overrides(sim), **urdf}
     names = task or task_names()
     for name in names:
         _check_task(name)
@@ -205,10 +222,12 @@ def demo(
     sim: SimOption = "mujoco",
     robotwin_dir: RobotwinDir = None,
     robotwin_python: RobotwinPython = None,
+    piper_urdf: PiperUrdfOption = None,
 ) -> None:
     """Record expert demonstrations; seeds where the expert fails are filtered out. Reruns resume."""
     from pushcut.sim.demos import generate_demos
 
+    urdf = _piper_urdf(sim, piper_urdf)
     _check_task(task)
     if sim == "robotwin" or robotwin_dir is not None:
         from pushcut.sim.robotwin import commands
@@ -226,7 +245,7 @@ def demo(
             progress=not as_json,
             overwrite=overwrite,
             env_overrides={"randomization": randomization, "image_width": image_width, "image_height": image_height,
-                           "camera_calibration": camera_calibration, **_engine_overrides(sim)},
+                           "camera_calibration": camera_calibration, **_engine_overrides(sim), **urdf},
         )  # fmt: skip
     except (ValueError, PermissionError) as error:
         fail(str(error))
@@ -249,12 +268,13 @@ def render(
     seed: SeedOption = 0,
     randomization: RandomizationOption = "clean",
     sim: SimOption = "mujoco",
+    piper_urdf: PiperUrdfOption = None,
 ) -> None:
     """Render the initial scene: head, left and right camera side by side."""
     import imageio.v3 as iio
     import numpy as np
 
-    world = _engine_overrides(_pushcut_engine(sim, "render"))
+    world = {**_engine_overrides(_pushcut_engine(sim, "render")), **_piper_urdf(sim, piper_urdf)}
     _check_task(task)
     _check_writable_file(out, (".png",))
     cameras = ("head_camera", "left_camera", "right_camera")
@@ -275,12 +295,13 @@ def video(
     seed: SeedOption = 0,
     randomization: RandomizationOption = "clean",
     sim: SimOption = "mujoco",
+    piper_urdf: PiperUrdfOption = None,
 ) -> None:
     """The expert's episode on one seed, from the head camera, as an mp4."""
     from pushcut.sim.demos import run_expert
     from pushcut.sim.video import write_mp4
 
-    world = _engine_overrides(_pushcut_engine(sim, "video"))
+    world = {**_engine_overrides(_pushcut_engine(sim, "video")), **_piper_urdf(sim, piper_urdf)}
     _check_task(task)
     _check_writable_file(out, (".mp4",))
     env = _make_env(task, cameras=("head_camera",), randomization=randomization, **world)

@@ -127,7 +127,7 @@ class EnvConfig:
         if self.piper_urdf is not None:
             if self.engine != "sapien":
                 raise ValueError(f"piper_urdf={str(self.piper_urdf)!r} is loaded by SAPIEN only; the {self.engine} "
-                                 "world builds pushcut's own Piper: set engine='sapien' or drop piper_urdf")  # fmt: skip
+                                 "world builds pushcut's own Piper: set engine='sapien' or drop it")  # fmt: skip
             object.__setattr__(self, "piper_urdf", str(self.piper_urdf))
             check_single_arm_urdf(self.piper_urdf)
         named = isinstance(self.camera_calibration, str | Path)

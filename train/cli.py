@@ -9,7 +9,14 @@ from typing import Annotated
 
 import typer
 
-from pushcut.sim.world_options import RandomizationOption, RobotwinDir, RobotwinPython, SimOption
+from pushcut.sim.world_options import (
+    PiperUrdfOption,
+    RandomizationOption,
+    RobotwinDir,
+    RobotwinPython,
+    SimOption,
+    piper_urdf_overrides,
+)
 from pushcut.train.augment import COLOR_JITTER
 
 app = typer.Typer(no_args_is_help=True, add_completion=False)
@@ -158,6 +165,7 @@ def eval_sim(
     sim: SimOption = "mujoco",
     robotwin_dir: RobotwinDir = None,
     robotwin_python: RobotwinPython = None,
+    piper_urdf: PiperUrdfOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the full result as JSON.")] = False,
 ) -> None:
     """Closed-loop evaluation of a checkpoint in simulation (greedy decoding, held-out seeds)."""
@@ -172,6 +180,7 @@ def eval_sim(
         overrides["camera_calibration"] = str(camera_calibration)
     try:
         overrides.update(world_overrides(sim, robotwin_dir, robotwin_python))
+        overrides.update(piper_urdf_overrides(sim, piper_urdf))
         result = evaluate(
             checkpoint,
             task,
@@ -245,6 +254,7 @@ def grpo(
     sim: SimOption = "mujoco",
     robotwin_dir: RobotwinDir = None,
     robotwin_python: RobotwinPython = None,
+    piper_urdf: PiperUrdfOption = None,
     val_every: Annotated[int, typer.Option(help="Greedy held-out validation every N steps (0: never).")] = 10,
     val_episodes: int = 50,
     seed: int = 0,
@@ -266,7 +276,7 @@ def grpo(
 
     try:
         extra = _parse_overrides(set_ or [])
-        world = world_overrides(sim, robotwin_dir, robotwin_python)
+        world = {**world_overrides(sim, robotwin_dir, robotwin_python), **piper_urdf_overrides(sim, piper_urdf)}
         if world:
             extra["env_overrides"] = {**extra.get("env_overrides", {}), **world}
         config = GRPOConfig(
