@@ -288,7 +288,11 @@ def _existing_index(out: Path, task: str, env_config: dict[str, Any], overwrite:
         index_path.unlink()
         return None
     previous = json.loads(index_path.read_text())
-    if previous.get("task") != task or previous.get("env_config") != env_config:
+    from pushcut.sim.env import EnvConfig
+
+    defaults = json.loads(json.dumps(dataclasses.asdict(EnvConfig())))
+    stored = {**defaults, **previous.get("env_config", {})}  # a field newer than the index: it had its default
+    if previous.get("task") != task or stored != env_config:
         raise ValueError(
             f"{out} already holds a dataset of task {previous.get('task')!r} with a different env config; "
             "choose another --out or pass --overwrite"

@@ -4,6 +4,7 @@ refused in one line when the config is made, before any scene is built; checkpoi
 
 from __future__ import annotations
 
+import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -13,6 +14,8 @@ from typer.testing import CliRunner
 
 from pushcut.cli import app
 from pushcut.sim import make
+from pushcut.sim.dataset import INDEX_FILE
+from pushcut.sim.demos import generate_demos
 from pushcut.sim.piper_urdf import write_urdf
 from pushcut.sim.urdf_layout import PiperURDFError
 from pushcut.train.provenance import training_world, world_differences
@@ -149,3 +152,15 @@ def test_checkpoints_record_the_urdf_and_evaluation_notes_another(written, tmp_p
     assert note.startswith("note: the checkpoint's world differs: trained with Piper URDF ")
     assert f"evaluated with Piper URDF {other} (" in note and "\n" not in note
     assert world_differences(trained, default).endswith("evaluated with pushcut's Piper URDF")
+
+
+def test_a_dataset_recorded_before_the_field_still_resumes(tmp_path):
+    out = tmp_path / "d"
+    small = {"image_width": 64, "image_height": 48}
+    assert generate_demos("click_bell", 1, out, env_overrides=small, progress=False).kept == 1
+    index_path = out / INDEX_FILE
+    index = json.loads(index_path.read_text())
+    assert index["env_config"].pop("piper_urdf") is None  # as an index written before piper_urdf existed
+    index_path.write_text(json.dumps(index))
+    again = generate_demos("click_bell", 1, out, env_overrides=small, progress=False)
+    assert again.kept == 1 and again.seeds_tried == 0
