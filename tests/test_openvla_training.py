@@ -218,7 +218,8 @@ def test_a_7d_checkpoint_is_refused_by_the_piper_client_at_hello(tmp_path):
 
 def test_gpu_check_script_tiny(tmp_path):
     """scripts/gpu_check.sh --tiny: every step of the GPU check (build, write, load, forward of 8, server round trip,
-    one LoRA GRPO step with real rollouts) on the tiny model on CPU."""
+    one LoRA GRPO step with real rollouts, then demos + SFT + one GRPO step with env actors on a local Ray instance)
+    on the tiny model on CPU."""
     root = TESTS.parent
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")])}
     cmd = ["bash", str(root / "scripts" / "gpu_check.sh"), "--tiny", "--out", str(tmp_path), "--step-limit", "8",
@@ -231,3 +232,28 @@ def test_gpu_check_script_tiny(tmp_path):
                 "grpo_timing_s_rollout", "grpo_timing_s_update"):  # fmt: skip
         assert numbers[key] > 0, key
     assert numbers["server_hello"]["chunk"] == 25 and numbers["grpo_actor_tokens"] > 0
+    if importlib.util.find_spec("ray") is None:  # pushcut[ray] is an extra: the stage says why it did not run
+        assert "GRPO on Ray                      skipped: --env-backend ray needs Ray" in result.stdout
+        return
+    assert "GRPO tiny on Ray: rollout" in result.stdout and "GRPO tiny on Ray: update" in result.stdout
+    for key in ("ray_checkpoint_build_s", "ray_start_s", "ray_grpo_timing_s_rollout", "ray_grpo_timing_s_update",
+                "ray_grpo_timing_s_step", "ray_grpo_total_s", "ray_grpo_actor_tokens"):  # fmt: skip
+        assert numbers[key] > 0, key
+    split = numbers["ray_grpo_timing_s_rollout"] + numbers["ray_grpo_timing_s_update"]
+    assert numbers["ray_grpo_timing_s_step"] >= split  # the step's time holds both phases (and its checkpoint)
+    assert numbers["ray_env_actors"] == 2 and numbers["ray_cluster_cpus"] >= 2 and numbers["ray_preset"] == "tiny"
+
+
+def test_gpu_check_ray_stage_says_why_it_is_skipped(monkeypatch):
+    """--no-ray, or Ray not installed: one line in the check's table instead of a failure; a failed stage is one
+    line too (the check then exits non-zero after printing the 7B numbers)."""
+    from pushcut.bench.gpu_check_ray import error_line, ray_lines, skip_reason
+
+    assert skip_reason(no_ray=True) == "--no-ray"
+    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` raises ImportError, as where it is not installed
+    reason = skip_reason(no_ray=False)
+    assert reason == "--env-backend ray needs Ray, which is not installed here: pip install 'pushcut[ray]'"
+    assert ray_lines({"ray_skipped": reason}) == [f"  GRPO on Ray                      skipped: {reason}"]
+    line = error_line(RuntimeError("the Ray cluster has 2 free of 2\nTraceback ..."))
+    assert line == "RuntimeError: the Ray cluster has 2 free of 2"
+    assert ray_lines({"ray_error": line}) == [f"  GRPO on Ray                      failed: {line}"]

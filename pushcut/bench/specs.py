@@ -319,9 +319,9 @@ QUICK_IMAGES = {"image_width": 64, "image_height": 48}
 QUICK_POLICY = MICRO_OVERRIDES
 
 
-def build_bench_checkpoint(out: Path, quick: bool) -> dict[str, Any]:
-    """Expert demos of click_bell and a few SFT steps (quick: 2 demos at 64x48, the micro model, 2 steps; else 4
-    demos at 320x240, the small preset, 20 steps). Returns the checkpoint's path and how it was made."""
+def build_bench_checkpoint(out: Path, quick: bool, device: str = "cpu") -> dict[str, Any]:
+    """Expert demos of click_bell and a few SFT steps on ``device`` (quick: 2 demos at 64x48, the micro model, 2
+    steps; else 4 demos at 320x240, the small preset, 20 steps). Returns the checkpoint's path and how it was made."""
     from pushcut.sim.demos import generate_demos
     from pushcut.train.sft import SFTConfig, train_sft
 
@@ -333,7 +333,7 @@ def build_bench_checkpoint(out: Path, quick: bool) -> dict[str, Any]:
         raise RuntimeError(f"the expert kept only {summary.kept} of {episodes} demonstrations")
     config = SFTConfig(data=str(out / "demos"), out=str(out / "sft"), preset=preset, preset_overrides=policy,
                        max_steps=steps, batch_size=8, lr=1e-3, warmup_steps=1, num_workers=0, seed=0, log_every=1,
-                       progress=False, device="cpu")  # fmt: skip
+                       progress=False, device=device)  # fmt: skip
     trained = train_sft(config)
     made = {"task": "click_bell", "demos": episodes, "images": images or "320x240", "preset_overrides": policy}
     return {"checkpoint": str(trained["checkpoint"]), **made, "preset": preset, "sft_steps": steps}
