@@ -13,7 +13,7 @@ from pushcut.sim import mujoco_scene
 from pushcut.sim import piper_spec as spec
 from pushcut.sim.appearance import Appearance
 from pushcut.sim.geometry import Pose
-from pushcut.sim.scene_description import SceneDescription
+from pushcut.sim.scene_description import TABLE_TOP_GEOM, SceneDescription
 from pushcut.sim.world import Contact
 
 GRIPPERS = (spec.LEFT_GRIPPER_INDEX, spec.RIGHT_GRIPPER_INDEX)
@@ -59,7 +59,7 @@ class MujocoWorld:
         """Ids and nominal values of everything an Appearance changes."""
         m, d = self.model, self.description
         self.table_body = m.body(d.table.name).id
-        self.table_geom = m.geom("table_top").id
+        self.table_geom = m.geom(TABLE_TOP_GEOM).id
         self.nominal_table_pos = m.body_pos[self.table_body].copy()
         self.nominal_table_rgba = m.geom_rgba[self.table_geom].copy()
         self.table_materials = [m.material(mujoco_scene.table_material(i)).id for i in range(len(d.table_textures))]

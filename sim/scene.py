@@ -16,7 +16,16 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from pushcut.sim import piper_spec as spec
-from pushcut.sim.scene_description import Body, Camera, Geom, Light, SceneDescription, TableTexture, TaskObjects
+from pushcut.sim.scene_description import (
+    TABLE_TOP_GEOM,
+    Body,
+    Camera,
+    Geom,
+    Light,
+    SceneDescription,
+    TableTexture,
+    TaskObjects,
+)
 
 if TYPE_CHECKING:
     import mujoco
@@ -86,7 +95,7 @@ def _table() -> Body:
         "table",
         "fixed",
         (0.0, 0.0, top - hz),
-        (Geom("table_top", "box", (hx, hy, hz), rgba=(0.55, 0.42, 0.3, 1.0)), *legs),
+        (Geom(TABLE_TOP_GEOM, "box", (hx, hy, hz), rgba=(0.55, 0.42, 0.3, 1.0)), *legs),
     )
 
 

@@ -34,6 +34,7 @@ RGBA = tuple[float, float, float, float]
 CONTACT_CLASSES = ("world", "grippy", "slippery", "ceramic", "visual")
 SIZE_COUNTS = {"box": 3, "cylinder": 2, "capsule": 2, "sphere": 1, "ellipsoid": 3, "plane": 3}
 MOTIONS = ("free", "static", "fixed")
+TABLE_TOP_GEOM = "table_top"  # the table's geom that is its surface (and shows a randomised texture)
 
 
 @dataclass(frozen=True)
@@ -155,7 +156,7 @@ class SceneDescription:
     name: str
     timestep: float
     world_geoms: tuple[Geom, ...]  # fixed to the world: floor, wall, risers
-    table: Body  # "fixed"; its geom "table_top" is the surface; randomisation lowers the whole body
+    table: Body  # "fixed"; its geom TABLE_TOP_GEOM is the surface; randomisation lowers the whole body
     lights: tuple[Light, ...]
     ambient: Vec3  # light everywhere (MuJoCo: the headlight's ambient)
     headlight: Vec3  # diffuse light from the viewer (MuJoCo's headlight), randomised in intensity

@@ -20,6 +20,7 @@ import numpy as np
 from pushcut.sim import piper_geometry as geometry
 from pushcut.sim.camera_calibration import CameraCalibration
 from pushcut.sim.sapien.device import import_sapien
+from pushcut.sim.sapien.looks import display_image
 from pushcut.sim.sapien.preview import SHADER
 from pushcut.sim.sapien.rig import SapienRig
 from pushcut.sim.scene_description import Camera
@@ -130,7 +131,8 @@ class RigCameras:
         return camera_matrices(self._camera(name))
 
     def render(self, names: tuple[str, ...] | None = None, segmentation: bool = False) -> dict[str, np.ndarray]:
-        """RGB images (H, W, 3) uint8 of the cameras (default: all); with ``segmentation`` the per-pixel SAPIEN entity
+        """RGB images (H, W, 3) uint8 of the cameras (default: all), in MuJoCo's display values
+        (`looks.display_image`); with ``segmentation`` the per-pixel SAPIEN entity
         id (H, W) uint32 instead (SapienRig.link_entity(...).per_scene_id names an arm link)."""
         names = tuple(self.cameras) if names is None else names
         cameras = [self._camera(name) for name in names]
@@ -141,6 +143,5 @@ class RigCameras:
             if segmentation:
                 images[name] = np.asarray(camera.get_picture("Segmentation"))[..., 1].astype(np.uint32)
             else:
-                rgba = np.asarray(camera.get_picture("Color"))
-                images[name] = (np.clip(rgba[..., :3], 0.0, 1.0) * 255).round().astype(np.uint8)
+                images[name] = display_image(camera.get_picture("Color"))
         return images

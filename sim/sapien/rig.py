@@ -22,6 +22,7 @@ The task's objects and distractor slots are built on this rig by `world.py` (`Sa
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,7 @@ from pushcut.sim.sapien.arm import SapienPiper, load_piper
 from pushcut.sim.sapien.bodies import contact_materials
 from pushcut.sim.sapien.device import import_sapien, require_vulkan
 from pushcut.sim.sapien.drives import apply_drives, finger_travel, piper_drives
+from pushcut.sim.sapien.looks import HEADLIGHT, SapienLight, sapien_lights
 from pushcut.sim.scene_description import Geom, SceneDescription
 
 # Touching: PhysX reports resting contacts at separations of +-1e-7 m (float32); MuJoCo's at its own small depth.
@@ -74,6 +76,8 @@ class SapienRig:
         self.scene.set_timestep(self.timestep)
         self.materials = contact_materials(self.scene)
         self.world_entities: list[Any] = []  # floor, wall, risers: contacts name them WORLD_BODY
+        self.light_specs: tuple[SapienLight, ...] = ()  # with render: the lights as looks.py maps them
+        self.lights: list[Any] = []  # their SAPIEN light components, in that order
         self._build_statics(sapien)
         with tempfile.TemporaryDirectory(prefix="pushcut-rig-") as folder:
             source = Path(urdf) if urdf is not None else write_urdf(Path(folder) / "piper.urdf")
@@ -143,18 +147,38 @@ class SapienRig:
             self._add_lights()
 
     def _add_lights(self) -> None:
-        """The description's lights; MuJoCo's headlight (light from the viewer) as ambient plus a directional light
-        along the head camera's view."""
-        described = self.description
-        self.scene.set_ambient_light(list(described.ambient))
-        for light in described.lights:
-            if light.directional:
-                self.scene.add_directional_light(list(light.dir), list(light.diffuse))
+        """The description's lights and MuJoCo's headlight as `looks.sapien_lights` maps them; MuJoCo's headlight
+        ambient as SAPIEN's ambient light. The rig keeps each light's component (:attr:`lights`, in that order)."""
+        self.scene.set_ambient_light(list(self.description.ambient))
+        self.light_specs = sapien_lights(self.description)
+        for light in self.light_specs:
+            if light.kind == "directional":
+                entity = self.scene.add_directional_light(list(light.direction), list(light.colour))
             else:
-                self.scene.add_point_light(list(light.pos), list(light.diffuse))
-        head = described.cameras[0]
-        view = -np.cross(head.xyaxes[:3], head.xyaxes[3:])  # the camera looks down its -z
-        self.scene.add_directional_light(list(view), list(described.headlight))
+                entity = self.scene.add_spot_light(list(light.position), list(light.direction), light.inner_fov,
+                                                   light.outer_fov, list(light.colour))  # fmt: skip
+            self.lights.append(entity)
+
+    def set_light_gains(self, gains: Sequence[np.ndarray | float]) -> None:
+        """Each light's colour = its nominal colour x ``gains[i]`` (a scalar or an RGB factor per light: a tint
+        times a gain), in :attr:`light_specs` order (the description's lights, then the headlight)."""
+        if not self.rendering:
+            raise ValueError("lights need a rig built with render=True (SAPIEN's render system)")
+        if len(gains) != len(self.lights):
+            raise ValueError(f"{len(gains)} light gains for {len(self.lights)} lights "
+                             f"({[light.name for light in self.light_specs]})")  # fmt: skip
+        for entity, light, gain in zip(self.lights, self.light_specs, gains):
+            entity.set_color((np.asarray(light.colour, dtype=float) * gain).tolist())
+
+    def aim_headlight(self, direction: np.ndarray) -> None:
+        """Shine the headlight along ``direction`` (world frame): MuJoCo's headlight follows whichever camera draws."""
+        unit = np.asarray(direction, dtype=float)
+        if unit.shape != (3,) or not np.linalg.norm(unit) > 0.0:
+            raise ValueError(f"a headlight direction is a non-zero 3-vector, got {direction!r}")
+        sapien = import_sapien()
+        headlight = self.lights[[light.name for light in self.light_specs].index(HEADLIGHT)]
+        turn = sapien.math.shortest_rotation([1.0, 0.0, 0.0], (unit / np.linalg.norm(unit)).tolist())
+        headlight.pose = sapien.Pose([0.0, 0.0, 0.0], turn)  # a SAPIEN light shines along its x axis
 
     # ------------------------------------------------------------------ state
     def set_joint_state(self, state: Any, keep_velocity: bool = False) -> None:

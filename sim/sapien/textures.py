@@ -51,3 +51,13 @@ def uniform_atlas(rgba: np.ndarray, pixels: int) -> np.ndarray:
     if colour.shape != (4,):
         raise ValueError(f"a colour is 4 numbers (rgba in [0, 1]), got {rgba!r}")
     return np.broadcast_to(colour, (ATLAS_ROWS * pixels, ATLAS_COLUMNS * pixels, 4)).copy()
+
+
+def tinted_atlas(atlas: np.ndarray, factor: np.ndarray) -> np.ndarray:
+    """A copy of a uint8 RGBA texture with its RGB scaled by ``factor`` (3 numbers in [0, 1]), alpha kept."""
+    factor = np.asarray(factor, dtype=float)
+    if factor.shape != (3,) or not ((factor >= 0.0) & (factor <= 1.0)).all():
+        raise ValueError(f"a texture tint is 3 factors in [0, 1], got {factor.tolist()}")
+    tinted = np.asarray(atlas).copy()
+    tinted[..., :3] = np.round(tinted[..., :3] * factor).astype(np.uint8)
+    return tinted

@@ -8,7 +8,8 @@ Appearance: every randomisation switch is applied per episode, on the scene buil
 table drop (the table actor moves, so its collision does too), the table top's texture or plain colour (MuJoCo's own
 texture pixels, uploaded into the one texture the table top was built with: `textures.py`), the lights' tints and
 gains and the headlight's gain (on the lights the rig made from the description), head camera jitter and distractor
-placement.
+placement. Colours and lights follow MuJoCo's colour model (`looks.py`): before each picture the headlight turns
+along the drawing camera and a shown texture is rescaled for MuJoCo's clamp of that camera's lighting.
 """
 
 from __future__ import annotations
@@ -25,15 +26,15 @@ from pushcut.sim.geometry import Pose, quat_to_mat
 from pushcut.sim.sapien.bodies import build_body, contact_materials
 from pushcut.sim.sapien.cameras import GL_TO_SAPIEN, HEAD_CAMERA, RigCameras, xyaxes_rotation
 from pushcut.sim.sapien.device import import_sapien
+from pushcut.sim.sapien.looks import mujoco_table_light, texture_tint
 from pushcut.sim.sapien.rig import SapienRig
-from pushcut.sim.sapien.textures import box_atlas, uniform_atlas
-from pushcut.sim.scene_description import SceneDescription
+from pushcut.sim.sapien.textures import box_atlas, tinted_atlas, uniform_atlas
+from pushcut.sim.scene_description import TABLE_TOP_GEOM, SceneDescription
 from pushcut.sim.world import Contact
 
 # World camera names -> RigCameras names.
 RIG_CAMERAS: dict[str, str] = {"head_camera": HEAD_CAMERA, "left/camera": "left_camera", "right/camera": "right_camera"}
 WRIST_ARMS: dict[str, str] = {"left/camera": "left", "right/camera": "right"}
-TABLE_TOP = "table_top"  # the table geom that shows the texture (as in MuJoCo's world)
 
 
 def _set_colour(shape: Any, rgba: np.ndarray) -> None:
@@ -72,7 +73,9 @@ class SapienWorld:
                              for name in names}  # fmt: skip
         self.nominal_table = np.array(description.table.pos, dtype=float)
         self._build_table_texture()
-        self.lights, self.headlight = self._scene_lights()
+        self.light_gains: list[np.ndarray | float] = [1.0] * len(self.rig.lights)  # per light, as the rig has them
+        self.table_texture_shown: int | None = None  # the description's texture on the table, None: a plain colour
+        self.table_tint: np.ndarray | None = None  # the scale that texture was uploaded with
         head = description.camera(HEAD_CAMERA)
         self.head_nominal = (np.array(head.pos, dtype=float), xyaxes_rotation(head.xyaxes), float(head.fovy_deg))
         self.head_now = self.head_nominal
@@ -83,7 +86,7 @@ class SapienWorld:
         """The table top's one texture (SAPIEN takes a material's texture when it first draws it; later episodes
         upload new pixels into it): the nominal colour, or each of the description's textures as MuJoCo makes it."""
         table = self.description.table
-        top = next(i for i, geom in enumerate(table.geoms) if geom.name == TABLE_TOP)
+        top = next(i for i, geom in enumerate(table.geoms) if geom.name == TABLE_TOP_GEOM)
         shape = self.rig.table.find_component_by_type(self.sapien.render.RenderBodyComponent).render_shapes[top]
         pixels = mujoco_scene.TEXTURE_PIXELS
         self.table_atlases = [box_atlas(mujoco_scene.table_texture_faces(t)) for t in self.description.table_textures]
@@ -94,16 +97,6 @@ class SapienWorld:
         )
         shape.material.set_base_color([1.0, 1.0, 1.0, 1.0])  # the texture replaces the base colour
         shape.material.set_base_color_texture(self.table_texture)
-
-    def _scene_lights(self) -> tuple[list[Any], Any]:
-        """The rig's light components: the description's lights in order, then the headlight (as the rig adds them)."""
-        render = self.sapien.render
-        kinds = (render.RenderDirectionalLightComponent, render.RenderPointLightComponent)
-        found = [c for entity in self.rig.scene.entities for c in entity.components if isinstance(c, kinds)]
-        if len(found) != len(self.description.lights) + 1:
-            raise RuntimeError(f"the SAPIEN rig has {len(found)} lights; expected the description's "
-                               f"{len(self.description.lights)} and a headlight")  # fmt: skip
-        return found[:-1], found[-1]
 
     def _geom(self, geom: str) -> Any:
         for body in self.description.objects.bodies:
@@ -215,7 +208,21 @@ class SapienWorld:
 
     def render(self, camera: str, width: int, height: int) -> np.ndarray:
         name = self._rig_camera(camera)
-        return self._cameras(width, height).render((name,))[name]
+        cameras = self._cameras(width, height)
+        axis = -self.camera_pose(camera)[1][:, 2]  # a camera looks down its -z
+        self.rig.aim_headlight(axis)
+        self._tint_table_texture(axis)
+        return cameras.render((name,))[name]
+
+    def _tint_table_texture(self, camera_axis: np.ndarray) -> None:
+        """Upload the shown table texture scaled by MuJoCo's clamp of the lighting (`looks.texture_tint`) with the
+        headlight along ``camera_axis``, when that changes the scale by more than 1e-3 (a plain table: nothing)."""
+        if self.table_texture_shown is None:
+            return
+        tint = texture_tint(mujoco_table_light(self.description, self.light_gains, camera_axis))
+        if self.table_tint is None or np.abs(tint - self.table_tint).max() > 1e-3:
+            self.table_texture.upload(tinted_atlas(self.table_atlases[self.table_texture_shown], tint))
+            self.table_tint = tint
 
     def camera_pose(self, camera: str) -> tuple[np.ndarray, np.ndarray]:
         self._rig_camera(camera)
@@ -243,19 +250,16 @@ class SapienWorld:
 
     def apply_appearance(self, appearance: Appearance) -> None:
         a = appearance
+        gains: list[np.ndarray | float] = [1.0] * len(self.rig.lights)
+        if a.light_tints is not None and a.light_gains is not None and a.headlight_gain is not None:
+            gains = [*(tint * gain for tint, gain in zip(a.light_tints, a.light_gains, strict=True)), a.headlight_gain]
+        self.rig.set_light_gains(gains)
+        self.light_gains, self.table_texture_shown, self.table_tint = gains, a.table_texture, None
         if a.table_texture is not None:
-            self.table_texture.upload(self.table_atlases[a.table_texture])
+            self._tint_table_texture(-self.head_nominal[1][:, 2])
         else:
             rgba = self.nominal_table_rgba if a.table_rgba is None else a.table_rgba
             self.table_texture.upload(uniform_atlas(rgba, self.table_pixels))
-        lit = a.light_tints is not None and a.light_gains is not None and a.headlight_gain is not None
-        for index, (light, nominal) in enumerate(zip(self.lights, self.description.lights, strict=True)):
-            colour = np.array(nominal.diffuse, dtype=float)
-            if lit:
-                colour = colour * a.light_tints[index] * a.light_gains[index]
-            light.set_color(colour.tolist())
-        headlight = np.array(self.description.headlight, dtype=float) * (a.headlight_gain if lit else 1.0)
-        self.headlight.set_color(headlight.tolist())
         self.rig.table.set_pose(self.sapien.Pose((self.nominal_table - [0.0, 0.0, a.table_drop]).tolist()))
         for group, shapes in self.group_shapes.items():
             names = self.description.objects.group_geoms(group)
