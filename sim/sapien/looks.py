@@ -30,7 +30,9 @@ and fades linearly in cos(theta) between its inner and outer cone. The spot beco
 MuJoCo's headlight follows whichever camera draws: the world aims SAPIEN's before each picture
 (`SapienRig.aim_headlight`); it starts along the head camera's axis. MuJoCo's highlight (material specular 0.5,
 shininess 0.5, light specular 0.3; the headlight's 0) is left out: SAPIEN's materials stay matte (specular 0,
-roughness 1).
+roughness 1). SAPIEN's GGX takes its strength from the light's one colour, while MuJoCo's specular-to-diffuse ratio
+differs per light (key 0.3 / 0.6, fill 0.3 / 0.25), so no one material maps it. Measured: the highlight is 1.9-2.0 of
+the ~5.2 levels that remain between the engines' head images (mean absolute difference; up to 23 levels a pixel).
 
 A textured geom in MuJoCo (the randomised table top, rgba 1) shows texture x min(1, lighting): OpenGL clamps the lit
 colour before it modulates the texture. SAPIEN multiplies before it adds the lights, so a textured table would come
