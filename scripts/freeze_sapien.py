@@ -15,8 +15,8 @@ RECORD = Path(__file__).resolve().parents[1] / "tests" / "data" / "sapien_frozen
 
 
 def main() -> None:
-    from pushcut.sim.registry import make, task_names
-    from pushcut.sim.sapien.fingerprint import fingerprint, scene_parameters
+    from pushcut.sim.registry import task_names
+    from pushcut.sim.sapien.fingerprint import fingerprint, task_parameters
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--commit", required=True, help="the commit whose SAPIEN world is frozen")
@@ -24,12 +24,7 @@ def main() -> None:
     args = parser.parse_args()
     tasks = {}
     for task in task_names():
-        env = make(task, cameras=("head_camera", "left_camera", "right_camera"), engine="sapien")
-        try:
-            env.reset(seed=0)
-            parameters = scene_parameters(env.world)
-        finally:
-            env.close()
+        parameters = task_parameters(task)
         tasks[task] = {"fingerprint": fingerprint(parameters), "parameters": parameters}
         print(task, tasks[task]["fingerprint"][:16])
     record = {"frozen_commit": args.commit, "scene": "clean, seed 0, all three cameras", "tasks": tasks}

@@ -27,10 +27,10 @@ def _rounded(value: Any) -> Any:
     """Floats (and nested lists of them) to SIGNIFICANT_DIGITS, so float32 read-back noise does not count."""
     if isinstance(value, dict):
         return {key: _rounded(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple, np.ndarray)):
-        return [_rounded(item) for item in np.asarray(value).tolist()] if isinstance(value, np.ndarray) else [
-            _rounded(item) for item in value
-        ]
+    if isinstance(value, np.ndarray):
+        return _rounded(value.tolist())
+    if isinstance(value, (list, tuple)):
+        return [_rounded(item) for item in value]
     if isinstance(value, (float, np.floating)):
         return float(f"{float(value):.{SIGNIFICANT_DIGITS}g}")
     if isinstance(value, np.integer):
@@ -114,6 +114,22 @@ def scene_parameters(world: SapienWorld) -> dict[str, Any]:
     }  # fmt: skip
     return _rounded({"physics": physics, "joints": _joints(world), "bodies": _physics_components(world),
                      "render": _render(world)})  # fmt: skip
+
+
+def task_parameters(task: str, seed: int = 0) -> dict[str, Any]:
+    """:func:`scene_parameters` of ``task``'s SAPIEN world, clean scene, after a reset on ``seed``, all three cameras:
+    the scene the freeze records (scripts/freeze_sapien.py) and checks (tests/test_sapien_frozen.py)."""
+    from pushcut.sim.registry import make
+
+    env = make(task, cameras=("head_camera", "left_camera", "right_camera"), engine="sapien")
+    try:
+        env.reset(seed=seed)
+        world = env.world
+        if not isinstance(world, SapienWorld):
+            raise TypeError(f"expected SAPIEN's world, got {type(world).__name__}")
+        return scene_parameters(world)
+    finally:
+        env.close()
 
 
 def fingerprint(parameters: dict[str, Any]) -> str:
