@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Issue 27 §1: click_bell trained on randomised scenes (the `randomized` preset on every stage), one stage per argument:
 #   bash scripts/experiments/randomized_results.sh demos [N]      # N (1000) expert demonstrations on randomised scenes
-#   bash scripts/experiments/randomized_results.sh sft NAME ARGS  # SFT on them (small preset, aux + HL-Gauss), evals on val
+#   bash scripts/experiments/randomized_results.sh sft NAME STEPS [ARGS]  # SFT on them (small preset, aux + HL-Gauss),
+#                                                                 # saved every STEPS/6, each evaluated on validation
 #   bash scripts/experiments/randomized_results.sh val CKPT       # greedy, 100 randomised validation seeds (1,000,000+)
+#   bash scripts/experiments/randomized_results.sh factors CKPT   # the same, one randomisation factor at a time
 #   bash scripts/experiments/randomized_results.sh test CKPT      # greedy, 200 randomised test seeds (2,000,000+), once
+# PRESET=clean runs the same stages on clean scenes (the control: more demonstrations without randomisation).
 # Checkpoints are chosen on validation seeds only; test seeds are evaluated once per claimed checkpoint. Budgets are in
 # steps (each run logs its wall time); every stage resumes where it stopped.
 set -euo pipefail
@@ -11,14 +14,16 @@ cd "$(dirname "$0")/../.."
 source .venv/bin/activate
 export MUJOCO_GL=${MUJOCO_GL:-osmesa}
 R=${R:-runs/exp27}
-DEMOS=$R/demos/click_bell_randomized
+PRESET=${PRESET:-randomized}
+DEMOS=$R/demos/click_bell_$PRESET
 WORKERS=${WORKERS:-2}
 
-eval_on() {  # checkpoint, seed start, episodes, tag: greedy, step limit 48, randomised scenes, per-seed outcomes as JSON
-  local ckpt=$1 start=$2 n=$3 tag=$4 out="$1/eval_click_bell_randomized_$4.json"
+eval_on() {  # checkpoint, seed start, episodes, tag[, preset]: greedy, step limit 48, per-seed outcomes as JSON
+  local ckpt=$1 start=$2 n=$3 tag=$4 preset=${5:-$PRESET}
+  local out="$1/eval_click_bell_${preset}_$4.json"
   if [ ! -s "$out" ]; then
     pushcut eval sim --checkpoint "$ckpt" --task click_bell --episodes "$n" --workers "$WORKERS" --step-limit 48 \
-      --seed-start "$start" --randomization randomized --json > "$out.tmp"
+      --seed-start "$start" --randomization "$preset" --json > "$out.tmp"
     mv "$out.tmp" "$out"
   fi
   python -c "import json,sys; r=json.load(open(sys.argv[1])); print(sys.argv[1], r['successes'], '/', r['episodes'])" "$out"
@@ -27,7 +32,7 @@ eval_on() {  # checkpoint, seed start, episodes, tag: greedy, step limit 48, ran
 case "${1:-}" in
   demos)
     n=${2:-1000}
-    [ -e "$DEMOS/index.json" ] || pushcut sim demo --task click_bell --episodes "$n" --randomization randomized \
+    [ -e "$DEMOS/index.json" ] || pushcut sim demo --task click_bell --episodes "$n" --randomization "$PRESET" \
       --out "$DEMOS" --workers "$WORKERS" ;;
   sft)  # sft NAME MAX_STEPS [extra train-sft args]: saved every MAX_STEPS/6 steps, each evaluated on validation seeds
     name=$2 n=$3; shift 3
@@ -38,6 +43,10 @@ case "${1:-}" in
     elif [ ! -e "$out/checkpoints/step_$n" ]; then pushcut train sft "${args[@]}"; fi
     for ckpt in "$out"/checkpoints/step_*; do eval_on "$ckpt" 1000000 100 val; done ;;
   val) eval_on "$2" 1000000 100 val ;;
+  factors)
+    for preset in clean object_colors table_texture lighting table_height distractors head_camera_jitter randomized; do
+      eval_on "$2" 1000000 100 val "$preset"
+    done ;;
   test) eval_on "$2" 2000000 200 test ;;
   *) sed -n 2,7p "$0"; exit 2 ;;
 esac
