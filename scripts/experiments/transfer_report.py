@@ -56,7 +56,8 @@ def main() -> None:
     parser.add_argument("--checkpoints", nargs="+", default=[], help="checkpoint paths, same order (recorded)")
     for engine in ENGINES:
         parser.add_argument(f"--{engine}", type=Path, nargs="+", required=True, help="eval JSONs, same order")
-    parser.add_argument("--experiment", default="click_bell: SFT start and GRPO, trained in MuJoCo, in MuJoCo and SAPIEN")
+    experiment = "click_bell: SFT start and GRPO trained in MuJoCo, run in MuJoCo and SAPIEN"
+    parser.add_argument("--experiment", default=experiment)
     parser.add_argument("--command", default="bash scripts/experiments/sapien_transfer.sh")
     parser.add_argument("--frozen-commit", default="", help="the commit SAPIEN's scene was frozen at")
     parser.add_argument("--json", type=Path, required=True)
@@ -109,10 +110,12 @@ def main() -> None:
             s = c[engine]
             cells.append(f"{s['successes']}/{s['episodes']} = {s['success_rate']:.1%} "
                          f"[{s['wilson_95'][0]:.0%}, {s['wilson_95'][1]:.0%}]")  # fmt: skip
-        print(f"| {name} | {cells[0]} | {cells[1]} | {c['retained_fraction']:.2f} | {c['same_outcome_both_engines']:.0%} |")
+        kept, same = c["retained_fraction"], c["same_outcome_both_engines"]
+        print(f"| {name} | {cells[0]} | {cells[1]} | {kept:.2f} | {same:.0%} |")
     for engine in ENGINES:
         g = grpo_vs_start[engine]
-        runs_text = "; ".join(f"{n} {r['grpo_only']} / {r['start_only']}, p = {r['p']:.2g}" for n, r in g["per_run"].items())
+        per_run = g["per_run"].items()
+        runs_text = "; ".join(f"{n} {r['grpo_only']} / {r['start_only']}, p = {r['p']:.2g}" for n, r in per_run)
         print(f"\n{engine}: GRPO vs start (only GRPO / only start): {runs_text}; pooled {g['pooled']['grpo_only']} / "
               f"{g['pooled']['start_only']}, p = {g['pooled']['p']:.2g}")  # fmt: skip
 
