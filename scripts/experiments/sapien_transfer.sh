@@ -4,6 +4,7 @@
 #   bash scripts/experiments/sapien_transfer.sh eval     # evaluations (kept beside each checkpoint; resumable)
 #   bash scripts/experiments/sapien_transfer.sh report   # docs/results/click_bell_sapien_transfer.json + table
 #   bash scripts/experiments/sapien_transfer.sh grpo     # GRPO trained in SAPIEN from the same start, 10 steps
+#   SAPIEN_GRPO_LR=2e-5 bash scripts/experiments/sapien_transfer.sh grpo   # the same at lr 2e-5 (5e-5: the recipe's)
 # R: the issue-27 §0 run folder (scripts/experiments/execution_results.sh writes it).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -37,9 +38,10 @@ case "${1:-}" in
       --sapien $(for c in "${cks[@]}"; do echo "$c/eval_click_bell_test_sapien.json"; done) \
       --frozen-commit "${FROZEN_COMMIT:-}" --json docs/results/click_bell_sapien_transfer.json ;;
   grpo)  # the trainer in SAPIEN: the issue-27 §0 recipe, 10 steps, validation at the end only
-    out=$R/grpo_sapien/masked_T0.7_cosine_s0
+    lr=${SAPIEN_GRPO_LR:-5e-5}
+    out=$R/grpo_sapien/masked_T0.7_cosine$([ "$lr" = 5e-5 ] || echo "_lr$lr")_s0
     args=(--init "$START" --task click_bell --sim sapien --steps "${SAPIEN_GRPO_STEPS:-10}" --val-every 10
-          --val-episodes 50 --lr 5e-5 --set mini_batches=4 --set 'env_overrides={"step_limit": 48}' --seed 0
+          --val-episodes 50 --lr "$lr" --set mini_batches=4 --set 'env_overrides={"step_limit": 48}' --seed 0
           --temperature 0.7 --set mask_idle_arm=true --set lr_schedule=cosine)
     if [ -e "$out/latest" ]; then pushcut train grpo "${args[@]}" --out "$out" --resume
     else pushcut train grpo "${args[@]}" --out "$out"; fi ;;
