@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from pushcut.sim import piper_geometry as geometry
+from pushcut.sim.camera_calibration import quat_mul  # the one quaternion product (numpy only)
 from pushcut.sim.geometry import mat_to_quat
 from pushcut.sim.sapien.device import import_sapien
 from pushcut.sim.scene_description import Body, Geom
@@ -104,7 +105,7 @@ def sphere_obj() -> Path:
 def _add_geom(sapien: Any, builder: Any, geom: Geom, render: bool, materials: dict[str, Any]) -> None:
     quat = geom_quat(geom)
     if geom.kind in ("capsule", "cylinder"):  # SAPIEN's run along x: turn x onto the geom's z
-        quat = _quat_mul(quat, np.array([math.cos(-math.pi / 4), 0.0, math.sin(-math.pi / 4), 0.0]))
+        quat = quat_mul(quat, np.array([math.cos(-math.pi / 4), 0.0, math.sin(-math.pi / 4), 0.0]))
     pose = sapien.Pose(list(geom.pos), list(quat))
     mass = geom.mass if geom.mass is not None else geometry.GEOM_DENSITY_KG_M3 * geom_volume(geom)
     density, collide = mass / geom_volume(geom), geom.contact != "visual"
@@ -138,13 +139,6 @@ def _add_geom(sapien: Any, builder: Any, geom: Geom, render: bool, materials: di
     else:
         raise ValueError(f"geom {geom.name!r}: SAPIEN bodies are built of box, sphere, capsule, cylinder and "
                          f"ellipsoid geoms, not {geom.kind}")  # fmt: skip
-
-
-def _quat_mul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    w1, x1, y1, z1 = a
-    w2, x2, y2, z2 = b
-    return np.array([w1 * w2 - x1 * x2 - y1 * y2 - z1 * z2, w1 * x2 + x1 * w2 + y1 * z2 - z1 * y2,
-                     w1 * y2 - x1 * z2 + y1 * w2 + z1 * x2, w1 * z2 + x1 * y2 - y1 * x2 + z1 * w2])  # fmt: skip
 
 
 def contact_materials(scene: Any) -> dict[str, Any]:
