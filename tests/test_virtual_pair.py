@@ -22,7 +22,7 @@ from pushcut.robot.drivers import piper_port, sim_robot
 from pushcut.robot.drivers.bimanual import BimanualConfig, PiperBimanual
 from pushcut.robot.drivers.interface import RobotFault
 from pushcut.robot.drivers.piper_arm import PiperArmConfig
-from pushcut.robot.drivers.virtual_pair import VirtualPairConfig, VirtualPiperPair
+from pushcut.robot.drivers.virtual_pair import REHEARSAL_FEEDBACK_TIMEOUT_S, VirtualPairConfig, VirtualPiperPair
 from pushcut.sim import piper_spec as spec
 
 pytestmark = pytest.mark.filterwarnings("ignore:The 'bustype' argument is deprecated:DeprecationWarning")
@@ -30,8 +30,10 @@ ARMS = np.r_[spec.LEFT_ARM_SLICE, spec.RIGHT_ARM_SLICE]
 
 
 def driver(pair: VirtualPiperPair, **overrides: object) -> PiperBimanual:
-    config = BimanualConfig(left=PiperArmConfig(can_name=pair.channels["left"], name="left"),
-                            right=PiperArmConfig(can_name=pair.channels["right"], name="right"))  # fmt: skip
+    limit = REHEARSAL_FEEDBACK_TIMEOUT_S  # emulators in this process: feedback comes in bursts on a busy machine
+    config = BimanualConfig(left=PiperArmConfig(can_name=pair.channels["left"], name="left", feedback_timeout_s=limit),
+                            right=PiperArmConfig(can_name=pair.channels["right"], name="right",
+                                                 feedback_timeout_s=limit))  # fmt: skip
     return PiperBimanual.from_config(config, bustype="virtual", release_port_on_close=True, **overrides)
 
 

@@ -35,6 +35,10 @@ SIDES = ("left", "right")
 _SLICES = {"left": (spec.LEFT_ARM_SLICE, spec.LEFT_GRIPPER_INDEX), "right": (spec.RIGHT_ARM_SLICE,
                                                                              spec.RIGHT_GRIPPER_INDEX)}  # fmt: skip
 START_POSE = np.concatenate([spec.REST_POSE, [0.0], spec.REST_POSE, [0.0]])  # folded, grippers closed
+# The emulators, the twin's physics, the cameras and the SDK's readers share one process (and its GIL): on a busy
+# machine their frames come in bursts 0.2 s apart, so a rehearsal counts feedback as lost later than the 0.2 s that
+# stays the rule for real arms (PiperArmConfig, ExecutorConfig). Every driver and executor on the pair uses this.
+REHEARSAL_FEEDBACK_TIMEOUT_S = 0.5
 
 
 @dataclass(frozen=True)

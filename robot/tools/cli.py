@@ -118,7 +118,8 @@ def replay(
                 typer.echo(f"homing, then {len(episode.actions)} actions at speed {speed} on {choice.label} "
                            "(Ctrl-C stops: the arms hold where they are)", err=True)  # fmt: skip
                 report = replay_tool.replay(opened.robot, episode, speed, safety, servo_hz, choice.label, stop=stop,
-                                            success=opened.success)  # fmt: skip
+                                            success=opened.success,
+                                            feedback_timeout_s=opened.feedback_timeout_s)  # fmt: skip
     except (ReplayError, RobotFault, ValueError) as error:  # CheckInputError is a ValueError
         fail(str(error))
     show(as_json, report.as_dict(), replay_tool.format_report(report))

@@ -24,11 +24,11 @@ from typing import Any
 
 import numpy as np
 
-from pushcut.robot.control.executor import ChunkExecutor, ExecutorConfig, Observation, TickRecord
+from pushcut.robot.control.executor import ChunkExecutor, Observation, TickRecord
 from pushcut.robot.drivers.interface import Robot
 from pushcut.robot.tools.demo_file import Demo, ReplayError, check_speed
 from pushcut.robot.tools.preflight import preflight
-from pushcut.robot.trials.play import go_ready, safety_config
+from pushcut.robot.trials.play import executor_config, go_ready, safety_config
 from pushcut.robot.trials.rig import Rig
 from pushcut.sim import piper_spec as spec
 
@@ -147,9 +147,11 @@ class _Tracker:
         ]
 
 
-def home(robot: Robot, stop: threading.Event, action_hz: float, safety: str, servo_hz: float) -> None:
+def home(robot: Robot, stop: threading.Event, action_hz: float, safety: str, servo_hz: float,
+         feedback_timeout_s: float | None = None) -> None:  # fmt: skip
     """Walk to the ready pose through the filter; ReplayError unless the arms arrive."""
-    report = go_ready(Rig(robot, []), stop, action_hz, safety=safety, servo_hz=servo_hz)
+    rig = Rig(robot, [], feedback_timeout_s=feedback_timeout_s)
+    report = go_ready(rig, stop, action_hz, safety=safety, servo_hz=servo_hz)
     if report.reason != "done":
         raise ReplayError(f"homing to the ready pose did not finish ({report.reason}"
                           f"{': ' + report.fault if report.fault else ''}); nothing was replayed")  # fmt: skip
@@ -164,6 +166,7 @@ def replay(
     robot_name: str = "sim",
     stop: threading.Event | None = None,
     success: Any = None,
+    feedback_timeout_s: float | None = None,
 ) -> ReplayReport:
     """Play ``demo`` on the connected ``robot``; ``success`` (the twin's predicate) is read after the replay.
     ReplayError, with nothing moved, when the input is bad or the pre-flight fails."""
@@ -174,7 +177,7 @@ def replay(
         raise ReplayError("pre-flight failed, nothing moved: " + "; ".join(problems))
     stop = stop or threading.Event()
     rate = demo.action_hz * speed
-    home(robot, stop, rate, safety, servo_hz)
+    home(robot, stop, rate, safety, servo_hz, feedback_timeout_s)
     state = robot.get_state().vector
     start_gap = float(np.abs(demo.actions[0, _ARM_DIMS] - state[_ARM_DIMS]).max())
     if start_gap > START_TOLERANCE_RAD:
@@ -189,9 +192,8 @@ def replay(
     def done() -> bool:
         return time.monotonic() >= source.end + SETTLE_S
 
-    executor = ChunkExecutor(robot, source, observe, ExecutorConfig(servo_hz=max(servo_hz, rate),
-                             estop_on_operator_stop=False), safety_config(safety), rate,
-                             on_tick=tracker.on_tick)  # fmt: skip
+    executor = ChunkExecutor(robot, source, observe, executor_config(servo_hz, rate, feedback_timeout_s),
+                             safety_config(safety), rate, on_tick=tracker.on_tick)  # fmt: skip
     limit = len(demo.actions) + math.ceil((SETTLE_S + 2.0) * rate)  # a backstop: done() ends it first
     report = executor.run(stop=stop, done=done, max_actions=limit)
     actual = tracker.arrival(demo.actions[-1])

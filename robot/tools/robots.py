@@ -72,6 +72,7 @@ def bring_up(choice: RobotChoice, twin: bool | None = None) -> Iterator[RobotCho
 class OpenedRobot:
     robot: Robot
     sim: SimRobot | None = None  # the twin whose task predicate judges (sim, and the virtual pair's twin)
+    feedback_timeout_s: float | None = None  # an in-process emulator's feedback-lost limit; None: the real arms' rule
 
     @property
     def success(self) -> Callable[[], bool] | None:
@@ -100,9 +101,13 @@ def open_robot(choice: RobotChoice, read_only: bool = False) -> Iterator[OpenedR
     from pushcut.robot.drivers.piper_arm import PiperArmConfig
 
     virtual = choice.can_bus == "virtual"  # the port is released on close: a test process opens it again
+    timeout = None
+    if virtual:  # the emulators answer from this process
+        from pushcut.robot.drivers.virtual_pair import REHEARSAL_FEEDBACK_TIMEOUT_S as timeout
+    limits = {} if timeout is None else {"feedback_timeout_s": timeout}
     arms = BimanualConfig(
-        left=PiperArmConfig(can_name=choice.can_left, name="left"),
-        right=PiperArmConfig(can_name=choice.can_right, name="right"),
+        left=PiperArmConfig(can_name=choice.can_left, name="left", **limits),
+        right=PiperArmConfig(can_name=choice.can_right, name="right", **limits),
     )
     robot = PiperBimanual.from_config(arms, bustype=choice.can_bus, release_port_on_close=virtual)
     try:
@@ -114,6 +119,6 @@ def open_robot(choice: RobotChoice, read_only: bool = False) -> Iterator[OpenedR
                     raise RobotFault(f"{arm.name} arm: {error}") from None
         else:
             robot.connect()
-        yield OpenedRobot(robot, None if choice.pair is None else choice.pair.twin)
+        yield OpenedRobot(robot, None if choice.pair is None else choice.pair.twin, feedback_timeout_s=timeout)
     finally:
         robot.disconnect()

@@ -85,7 +85,8 @@ def execute(
         return Observation(recorder.images(), rig.robot.get_state().vector, instruction)
 
     # an outage ends the trial
-    config = replace(_executor_config(servo_hz, action_hz), stop_on_watchdog=True, chunking=chunking)
+    config = executor_config(servo_hz, action_hz, rig.feedback_timeout_s)
+    config = replace(config, stop_on_watchdog=True, chunking=chunking)
     executor = ChunkExecutor(rig.robot, source, observe, config, safety_config(safety), action_hz,
                              on_tick=recorder.on_tick)  # fmt: skip
     done = rig.sim.success if rig.sim is not None else None
@@ -111,10 +112,12 @@ def _detail(event: SafetyEvent) -> str:
     return text[len(prefix) :] if text.startswith(prefix) else text
 
 
-def _executor_config(servo_hz: float, action_hz: float) -> ExecutorConfig:
+def executor_config(servo_hz: float, action_hz: float, feedback_timeout_s: float | None = None) -> ExecutorConfig:
+    """The executor's settings for a trial, homing or replay; ``feedback_timeout_s`` None keeps the real arms' rule."""
     # Ctrl-C ends a trial with the arms holding their last command. No e-stop: a Piper's latches until its motor
     # power is released and the arm drops, too much for "this trial is over". Faults still e-stop.
-    return ExecutorConfig(servo_hz=max(servo_hz, action_hz), estop_on_operator_stop=False)
+    config = ExecutorConfig(servo_hz=max(servo_hz, action_hz), estop_on_operator_stop=False)
+    return config if feedback_timeout_s is None else replace(config, feedback_timeout_s=feedback_timeout_s)
 
 
 class HomeSource:
@@ -153,6 +156,7 @@ def go_ready(rig: Rig, stop: threading.Event, action_hz: float, safety: str = "d
 
     distance = float(np.abs(rig.robot.get_state().vector[_ARM_DIMS] - ready[_ARM_DIMS]).max())
     limit = math.ceil((distance / speed + 3.0) * action_hz)  # the walk plus 3 s to settle
-    executor = ChunkExecutor(rig.robot, HomeSource(action_hz, speed), observe, _executor_config(servo_hz, action_hz),
+    executor = ChunkExecutor(rig.robot, HomeSource(action_hz, speed), observe,
+                             executor_config(servo_hz, action_hz, rig.feedback_timeout_s),
                              safety_config(safety), action_hz)  # fmt: skip
     return executor.run(stop=stop, done=there, max_actions=limit)

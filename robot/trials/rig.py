@@ -17,8 +17,6 @@ if TYPE_CHECKING:  # the twin's module and pyzmq are imported only for the robot
     from pushcut.robot.drivers.sim_robot import SimRobot
     from pushcut.robot.drivers.virtual_pair import VirtualPiperPair
 
-REHEARSAL_FEEDBACK_TIMEOUT_S = 0.5  # virtual-piper only; PiperArmConfig's 0.2 s stays for real arms
-
 
 @dataclass
 class Rig:
@@ -29,6 +27,7 @@ class Rig:
     sim: SimRobot | None = None
     step_limit: int | None = None  # the task's, when the simulator's task registry is importable
     stand_in: VirtualPiperPair | None = None  # virtual-piper: the pair the robot drives, stopped last
+    feedback_timeout_s: float | None = None  # the executor's feedback-lost limit; None: ExecutorConfig's default
     _robot_connected: bool = False
     _cameras_connected: list[Camera] = field(default_factory=list)
 
@@ -106,7 +105,7 @@ def _build_virtual_piper(config: RunnerConfig, info: ServerInfo) -> Rig:
     from pushcut.robot.drivers.bimanual import BimanualConfig, PiperBimanual
     from pushcut.robot.drivers.interface import RobotFault
     from pushcut.robot.drivers.piper_arm import PiperArmConfig
-    from pushcut.robot.drivers.virtual_pair import VirtualPairConfig, VirtualPiperPair
+    from pushcut.robot.drivers.virtual_pair import REHEARSAL_FEEDBACK_TIMEOUT_S, VirtualPairConfig, VirtualPiperPair
 
     calibration = None if config.camera_calibration is None else str(config.camera_calibration)
     try:
@@ -119,14 +118,12 @@ def _build_virtual_piper(config: RunnerConfig, info: ServerInfo) -> Rig:
     except RobotFault as error:
         pair.close()
         raise RunnerError(str(error)) from None
-    # The emulators, the twin's physics, the cameras and the SDK's readers share this one process (and its GIL): their
-    # frames come in bursts when the machine is busy, so feedback counts as lost later than on a real bus.
-    timeout = REHEARSAL_FEEDBACK_TIMEOUT_S
+    timeout = REHEARSAL_FEEDBACK_TIMEOUT_S  # the pair shares this process: see its definition
     robot = PiperBimanual.from_config(BimanualConfig(
         left=PiperArmConfig(can_name=pair.channels["left"], name="left", feedback_timeout_s=timeout),
         right=PiperArmConfig(can_name=pair.channels["right"], name="right", feedback_timeout_s=timeout),
     ), bustype="virtual", release_port_on_close=True)  # fmt: skip
-    return Rig(robot, cameras, step_limit=pair.twin.env.step_limit, stand_in=pair)
+    return Rig(robot, cameras, step_limit=pair.twin.env.step_limit, stand_in=pair, feedback_timeout_s=timeout)
 
 
 def _build_piper(config: RunnerConfig, info: ServerInfo) -> Rig:
