@@ -78,6 +78,14 @@ def sft(
             help="Weight of the auxiliary loss reading the objects' positions from the action slots (0: off)."
         ),
     ] = 0.0,
+    aux_vision_weight: Annotated[
+        float,
+        typer.Option(help="Weight of the auxiliary loss reading the objects' positions from the vision tokens."),
+    ] = 0.0,
+    vision_init: Annotated[
+        Path | None, typer.Option(help="Start the vision encoder from a `pushcut train localiser` directory.")
+    ] = None,
+    freeze_vision: Annotated[bool, typer.Option(help="Keep the vision encoder's weights fixed.")] = False,
     seed: int = 0,
     resume: Annotated[bool, typer.Option(help="Continue the run in --out exactly where it stopped.")] = False,
     init: Annotated[
@@ -119,6 +127,9 @@ def sft(
             color_jitter=color_jitter,
             label_sigma=label_sigma,
             aux_position_weight=aux_position_weight,
+            aux_vision_weight=aux_vision_weight,
+            vision_init=str(vision_init) if vision_init else None,
+            freeze_vision=freeze_vision,
             save_every=save_every,
             seed=seed,
             resume=resume,
@@ -321,6 +332,32 @@ def probe(
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(2) from None
     typer.echo(json.dumps(result.as_dict(), indent=1) if as_json else result.table())
+
+
+@app.command()
+def localiser(
+    data: Annotated[Path, typer.Option("--data", help="Demonstrations with privileged positions (sim demo).")],
+    out: Annotated[Path, typer.Option("--out", help="Directory for vision.pt and localiser.json.")],
+    preset: Annotated[str, typer.Option(help="The policy preset whose encoder is trained (keypoints).")] = "small",
+    steps: int = 1500,
+    batch_size: int = 64,
+    lr: float = 3e-4,
+    holdout_episodes: Annotated[int, typer.Option(help="The last N episodes are held out and scored.")] = 100,
+    color_jitter: Annotated[bool, typer.Option(help="Random colour jitter per training image.")] = False,
+    seed: int = 0,
+    num_workers: int = 1,
+) -> None:
+    """Train the policy's vision encoder to find the task's objects (start SFT from it with --vision-init)."""
+    from pushcut.train.localiser import LocaliserConfig, train_localiser
+
+    try:
+        config = LocaliserConfig(str(data), str(out), preset, steps, batch_size, lr, holdout_episodes=holdout_episodes,
+                                 color_jitter=color_jitter, seed=seed, num_workers=num_workers)  # fmt: skip
+        report = train_localiser(config)
+    except (ValueError, FileNotFoundError, KeyError) as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(json.dumps(report, indent=1))
 
 
 @app.command("bench-grpo")

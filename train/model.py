@@ -306,13 +306,18 @@ class VLAPolicy(nn.Module):
         x = (x - self.image_mean) / self.image_std
         return x.to(self.projector[0].weight.dtype), n_cam
 
+    def vision_tokens(self, images: torch.Tensor) -> torch.Tensor:
+        """Projected vision tokens (B, n_cameras * P, D) of uint8 ``images`` (B, [n_cameras,] S, S, 3), as the LLM
+        receives them (what SFT's and the localiser's vision position readouts read)."""
+        pix, n_cam = self._pixel_values(images)
+        vis = self.vision(pixel_values=pix).last_hidden_state  # (B*n_cam, P, Dv)
+        return self.projector(vis).reshape(pix.shape[0] // n_cam, -1, self.llm.config.hidden_size)
+
     def _embed(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, int]:
         """Input embeddings (B, S, D), the validity mask (B, S) of the whole sequence, the number of vision tokens."""
         cfg = self.config
-        pix, n_cam = self._pixel_values(batch["images"])
-        b = pix.shape[0] // n_cam
-        vis = self.vision(pixel_values=pix).last_hidden_state  # (B*n_cam, P, Dv)
-        vis = self.projector(vis).reshape(b, -1, self.llm.config.hidden_size)
+        vis = self.vision_tokens(batch["images"])
+        b = vis.shape[0]
         parts = [vis]
         if self.proprio_proj is not None:
             if "proprio" not in batch:

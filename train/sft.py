@@ -20,6 +20,9 @@ Metric names (documented, stable):
     train/aux_position_loss    (aux_position_weight > 0) z-scored MSE of the privileged positions read from the
                           action slots (train/sft_losses.py)
     train/aux_position_error_cm  (aux_position_weight > 0) mean error of that readout for the first privileged body
+    train/aux_vision_loss      (aux_vision_weight > 0) the same positions read linearly from the flattened vision
+                          tokens (train/localiser.py's readout): trains the encoder itself to find the objects
+    train/aux_vision_error_cm  (aux_vision_weight > 0) mean error of that readout for the first privileged body
     train/lr              learning rate of the last step
     train/grad_norm       total L2 norm of the gradients before clipping (mean since the last log)
     train/samples_per_s   training throughput since the last log (data loading included)
@@ -61,6 +64,7 @@ from pushcut.train.checkpoint import (
     save_checkpoint,
     update_link,
 )
+from pushcut.train.localiser import load_localiser, read_vision, vision_readout
 from pushcut.train.model import VLAPolicy
 from pushcut.train.openvla.layout import is_openvla_dir
 from pushcut.train.openvla.training import TrainSwitches, prepare_for_training
@@ -80,6 +84,7 @@ METRIC_NAMES = (
     "train/elapsed_s",
 )
 AUX_METRIC_NAMES = ("train/aux_position_loss", "train/aux_position_error_cm")  # only with aux_position_weight > 0
+VISION_AUX_METRIC_NAMES = ("train/aux_vision_loss", "train/aux_vision_error_cm")  # only with aux_vision_weight > 0
 
 
 @dataclass(frozen=True)
@@ -113,6 +118,9 @@ class SFTConfig:
     color_jitter: bool = False  # random brightness, contrast, saturation and hue per training image (train/augment.py)
     label_sigma: float = 0.0  # > 0: HL-Gauss ordinal targets of this std (in bins) instead of one-hot
     aux_position_weight: float = 0.0  # > 0: auxiliary loss reading the privileged positions from the action slots
+    aux_vision_weight: float = 0.0  # > 0: auxiliary loss reading them from the flattened vision tokens (the encoder)
+    vision_init: str | None = None  # a localiser directory (`pushcut train localiser`): the encoder's start weights
+    freeze_vision: bool = False  # the vision encoder's weights stay fixed (its projector still trains)
     # OpenVLA-OFT checkpoints (a published directory as init): LoRA rank (0: full fine-tuning), its alpha (None:
     # min(rank, 16)), how checkpoints keep it ("merged" | "adapter"), activation recomputation
     lora_rank: int = 0
@@ -128,8 +136,10 @@ class SFTConfig:
             raise ValueError("batch_size, epochs and max_steps must be >= 1")
         if self.lr <= 0 or self.warmup_steps < 0 or self.log_every < 1 or self.save_every < 0:
             raise ValueError("lr must be > 0, warmup_steps/save_every >= 0, log_every >= 1")
-        if self.label_sigma < 0 or self.aux_position_weight < 0:
-            raise ValueError("label_sigma and aux_position_weight must be >= 0 (0 switches them off)")
+        if min(self.label_sigma, self.aux_position_weight, self.aux_vision_weight) < 0:
+            raise ValueError("label_sigma, aux_position_weight and aux_vision_weight must be >= 0 (0: off)")
+        if self.vision_init is not None and self.init is not None:
+            raise ValueError("vision_init starts a new policy's encoder; init brings a whole policy: give one of them")
         self.switches()  # validates the LoRA fields
 
     def switches(self) -> TrainSwitches:
@@ -264,6 +274,10 @@ def train_sft(config: SFTConfig) -> dict[str, Any]:
         tokenizer = ActionTokenizer(action_stats, n_bins=policy_cfg.n_bins)
         policy = VLAPolicy(policy_cfg).train()
         loaded = None
+        if config.vision_init is not None:
+            load_localiser(policy, config.vision_init, config.preset)
+    if config.freeze_vision:
+        policy.vision.requires_grad_(False)
     policy.to(device)
     prepare_for_training(policy, config.switches())
 
@@ -293,6 +307,14 @@ def train_sft(config: SFTConfig) -> dict[str, Any]:
             head.load_state_dict(state["position_head"])
         head.to(device)
         groups.append({"params": list(head.parameters()), "weight_decay": 0.0})
+    vision_head: PositionHead | None = None
+    if config.aux_vision_weight > 0:
+        positions = dataset.require_positions()
+        vision_head = vision_readout(policy, positions.shape[1], positions)
+        if state is not None:
+            vision_head.load_state_dict(state["vision_position_head"])
+        vision_head.to(device)
+        groups.append({"params": list(vision_head.parameters()), "weight_decay": 0.0})
     optimizer = torch.optim.AdamW(groups, lr=config.lr, betas=tuple(config.betas), eps=1e-8)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lr_lambda_factory(config.warmup_steps, total_steps, config.schedule, config.min_lr_ratio)
@@ -314,8 +336,8 @@ def train_sft(config: SFTConfig) -> dict[str, Any]:
 
     tasks = [demos.task]
     losses: list[float] = []
-    window = {"loss": 0.0, "action": 0.0, "aux": 0.0, "aux_err": 0.0, "acc": 0.0, "gnorm": 0.0, "n": 0, "samples": 0,
-              "t0": time.perf_counter()}  # fmt: skip
+    window = {"loss": 0.0, "action": 0.0, "aux": 0.0, "aux_err": 0.0, "vis": 0.0, "vis_err": 0.0, "acc": 0.0,
+              "gnorm": 0.0, "n": 0, "samples": 0, "t0": time.perf_counter()}  # fmt: skip
     total_samples, train_time = 0, 0.0
     last_ckpt: Path | None = None
     params = [p for group in groups for p in group["params"]]
@@ -332,6 +354,8 @@ def train_sft(config: SFTConfig) -> dict[str, Any]:
         }
         if head is not None:
             ts["position_head"] = head.state_dict()
+        if vision_head is not None:
+            ts["vision_position_head"] = vision_head.state_dict()
         path = save_checkpoint(
             out / "checkpoints" / f"step_{step_now}",
             policy,
@@ -394,6 +418,14 @@ def train_sft(config: SFTConfig) -> dict[str, Any]:
                     window["aux"] += float(aux.detach())
                     with torch.no_grad():
                         window["aux_err"] += float(head.error_m(fwd.action_hidden, positions))
+                if vision_head is not None:
+                    positions = b["positions"].to(device)
+                    seen = read_vision(fwd.vision_tokens)
+                    vis = vision_head.loss(seen, positions)
+                    loss = loss + config.aux_vision_weight * vis
+                    window["vis"] += float(vis.detach())
+                    with torch.no_grad():
+                        window["vis_err"] += float(vision_head.error_m(seen, positions))
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 max_norm = config.grad_clip if config.grad_clip > 0 else float("inf")
@@ -431,12 +463,15 @@ def train_sft(config: SFTConfig) -> dict[str, Any]:
                     if head is not None:
                         row["train/aux_position_loss"] = window["aux"] / n
                         row["train/aux_position_error_cm"] = 100.0 * window["aux_err"] / n
+                    if vision_head is not None:
+                        row["train/aux_vision_loss"] = window["vis"] / n
+                        row["train/aux_vision_error_cm"] = 100.0 * window["vis_err"] / n
                     for k, v in row.items():
                         writer.add_scalar(k, v, step)
                     metrics_f.write(json.dumps({"step": step, "epoch": epoch, **row}) + "\n")
                     metrics_f.flush()
-                    window.update(loss=0.0, action=0.0, aux=0.0, aux_err=0.0, acc=0.0, gnorm=0.0, n=0, samples=0,
-                                  t0=time.perf_counter())  # fmt: skip
+                    window.update(loss=0.0, action=0.0, aux=0.0, aux_err=0.0, vis=0.0, vis_err=0.0, acc=0.0, gnorm=0.0,
+                                  n=0, samples=0, t0=time.perf_counter())  # fmt: skip
                 if (config.save_every and step % config.save_every == 0) or step == total_steps:
                     last_ckpt = save(step)
                     window["t0"] = time.perf_counter()  # checkpoint time is not training throughput
