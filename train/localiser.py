@@ -10,9 +10,9 @@ demonstrations' privileged object positions from the flattened vision tokens (th
 (``freeze_vision`` keeps it as it is).
 
 Outputs under ``out``: ``vision.pt`` (the encoder's and projector's weights, the preset and its vision config;
-written atomically) and ``localiser.json`` (the config, training time, held-out error in cm: median / 90th
-percentile / mean over every held-out frame and over each episode's first frame, and the fraction whose sign of x —
-which arm must act — is right).
+written atomically) and ``localiser.json`` (the config, training time, the z-scored training loss per 100 steps,
+held-out error in cm: median / 90th percentile / mean over every held-out frame and over each episode's first frame,
+and the fraction whose sign of x — which arm must act — is right).
 """
 
 from __future__ import annotations
@@ -129,6 +129,7 @@ def train_localiser(config: LocaliserConfig) -> dict[str, object]:
         "config": dataclasses.asdict(config),
         "train_s": round(train_s, 1),
         "final_train_loss": float(np.mean(losses[-50:])),
+        "train_loss_per_100_steps": [round(float(np.mean(losses[i : i + 100])), 5) for i in range(0, len(losses), 100)],
         "held_out_frames": len(errors),
         "held_out_episodes": config.holdout_episodes,
         "all_frames_cm": _summary(errors),

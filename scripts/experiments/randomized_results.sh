@@ -3,6 +3,9 @@
 #   bash scripts/experiments/randomized_results.sh demos [N]      # N (1000) expert demonstrations on randomised scenes
 #   bash scripts/experiments/randomized_results.sh sft NAME STEPS [ARGS]  # SFT on them (small preset, aux + HL-Gauss),
 #                                                                 # saved every STEPS/6, each evaluated on validation
+#   bash scripts/experiments/randomized_results.sh localiser NAME STEPS [ARGS]  # the encoder trained to find the bell
+#                                                                 # (train/localiser.py), scored on 100 held-out demos;
+#                                                                 # SFT starts from it with --vision-init R/loc/NAME
 #   bash scripts/experiments/randomized_results.sh val CKPT       # greedy, 100 randomised validation seeds (1,000,000+)
 #   bash scripts/experiments/randomized_results.sh factors CKPT   # the same, one randomisation factor at a time
 #   bash scripts/experiments/randomized_results.sh test CKPT      # greedy, 200 randomised test seeds (2,000,000+), once
@@ -42,11 +45,17 @@ case "${1:-}" in
     if [ -e "$out/latest" ] && [ ! -e "$out/checkpoints/step_$n" ]; then pushcut train sft "${args[@]}" --resume
     elif [ ! -e "$out/checkpoints/step_$n" ]; then pushcut train sft "${args[@]}"; fi
     for ckpt in "$out"/checkpoints/step_*; do eval_on "$ckpt" 1000000 100 val; done ;;
+  localiser)
+    name=$2 n=$3; shift 3
+    [ -s "$R/loc/$name/localiser.json" ] || pushcut train localiser --data "$DEMOS" --out "$R/loc/$name" --steps "$n" \
+      --holdout-episodes 100 "$@" > /dev/null
+    python -c "import json,sys; r=json.load(open(sys.argv[1])); print(sys.argv[1], 'held-out cm: all frames',
+      r['all_frames_cm'], 'first frames', r['first_frame_cm'])" "$R/loc/$name/localiser.json" ;;
   val) eval_on "$2" 1000000 100 val ;;
   factors)
     for preset in clean object_colors table_texture lighting table_height distractors head_camera_jitter randomized; do
       eval_on "$2" 1000000 100 val "$preset"
     done ;;
   test) eval_on "$2" 2000000 200 test ;;
-  *) sed -n 2,7p "$0"; exit 2 ;;
+  *) sed -n 2,10p "$0"; exit 2 ;;
 esac
