@@ -9,6 +9,9 @@
 #   bash scripts/experiments/randomized_results.sh val CKPT       # greedy, 100 randomised validation seeds (1,000,000+)
 #   bash scripts/experiments/randomized_results.sh factors CKPT   # the same, one randomisation factor at a time
 #   bash scripts/experiments/randomized_results.sh test CKPT      # greedy, 200 randomised test seeds (2,000,000+), once
+#   START=CKPT bash scripts/experiments/randomized_results.sh grpo SEED  # GRPO on randomised scenes from START, the
+#                                                                 # clean headline's recipe (T 0.7, cosine, idle arm masked)
+#   START=CKPT bash scripts/experiments/randomized_results.sh cont SEED  # SFT continued from START (the comparison arm)
 # PRESET=clean runs the same stages on clean scenes (the control: more demonstrations without randomisation).
 # Checkpoints are chosen on validation seeds only; test seeds are evaluated once per claimed checkpoint. Budgets are in
 # steps (each run logs its wall time); every stage resumes where it stopped.
@@ -51,11 +54,26 @@ case "${1:-}" in
       --holdout-episodes 100 "$@" > /dev/null
     python -c "import json,sys; r=json.load(open(sys.argv[1])); print(sys.argv[1], 'held-out cm: all frames',
       r['all_frames_cm'], 'first frames', r['first_frame_cm'])" "$R/loc/$name/localiser.json" ;;
+  grpo)  # GRPO_STEPS (80) steps; rollouts and validation (100 seeds 1,000,000+) on $PRESET scenes
+    out=$R/grpo/$(basename "$(dirname "$(dirname "$START")")")_$(basename "$START")_s$2
+    env="{\"step_limit\": 48, \"randomization\": \"$PRESET\"}"
+    args=(--init "$START" --task click_bell --steps "${GRPO_STEPS:-80}" --val-every 10 --val-episodes 100
+          --lr "${GRPO_LR:-5e-5}" --set mini_batches=4 --set "env_overrides=$env" --seed "$2" --temperature 0.7
+          --set mask_idle_arm=true --set lr_schedule=cosine --env-workers "$WORKERS")
+    if [ -e "$out/latest" ]; then pushcut train grpo "${args[@]}" --out "$out" --resume
+    else pushcut train grpo "${args[@]}" --out "$out"; fi ;;
+  cont)  # CONT_STEPS (1800) more SFT steps from START with its own recipe's switches (SFT_ARGS), seed SEED
+    out=$R/sft_continued/$(basename "$(dirname "$(dirname "$START")")")_$(basename "$START")_s$2
+    args=(--init "$START" --data "$DEMOS" --out "$out" --max-steps "${CONT_STEPS:-1800}" --save-every 600
+          --warmup-steps 50 --num-workers 1 --preset small --aux-position-weight 1.0 --label-sigma 1.5 --seed "$2"
+          ${SFT_ARGS:-})
+    if [ -e "$out/latest" ]; then pushcut train sft "${args[@]}" --resume
+    elif [ ! -e "$out/checkpoints/step_${CONT_STEPS:-1800}" ]; then pushcut train sft "${args[@]}"; fi ;;
   val) eval_on "$2" 1000000 100 val ;;
   factors)
     for preset in clean object_colors table_texture lighting table_height distractors head_camera_jitter randomized; do
       eval_on "$2" 1000000 100 val "$preset"
     done ;;
   test) eval_on "$2" 2000000 200 test ;;
-  *) sed -n 2,10p "$0"; exit 2 ;;
+  *) sed -n 2,13p "$0"; exit 2 ;;
 esac
