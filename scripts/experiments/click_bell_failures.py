@@ -1,6 +1,7 @@
 """Why do click_bell episodes fail? Classify each held-out episode of a checkpoint (docs/results.md, issue 4).
 
     python scripts/experiments/click_bell_failures.py CHECKPOINT [--episodes 40] [--temperature 0] [--step-limit 48]
+                                                             [--randomization randomized]
 
 Runs the checkpoint closed-loop on held-out seeds 1,000,000.. (one env, the same inference path as `pushcut eval
 sim`) and sorts every failure into:
@@ -67,12 +68,16 @@ def main() -> None:
     parser.add_argument("--episodes", type=int, default=40)
     parser.add_argument("--temperature", type=float, default=0.0, help="0 = greedy, as in evaluation")
     parser.add_argument("--step-limit", type=int, default=48)
+    parser.add_argument("--randomization", default="clean", help="scene preset: clean, randomized or one factor")
     args = parser.parse_args()
     if args.episodes < 1 or args.step_limit < 1 or args.temperature < 0:
         parser.error("--episodes and --step-limit must be >= 1 and --temperature >= 0 (0 = greedy)")
 
     policy = ChunkPolicy.from_checkpoint(args.checkpoint)
-    env = sim.make("click_bell", **policy_env_overrides(policy, {"step_limit": args.step_limit}))
+    env = sim.make(
+        "click_bell",
+        **policy_env_overrides(policy, {"step_limit": args.step_limit, "randomization": args.randomization}),
+    )
     generator = torch.Generator().manual_seed(0)
     episodes = [
         run_episode(policy, env, EVAL_SEED_START + i, args.temperature, generator) for i in range(args.episodes)
