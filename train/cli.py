@@ -346,13 +346,17 @@ def localiser(
     color_jitter: Annotated[bool, typer.Option(help="Random colour jitter per training image.")] = False,
     seed: int = 0,
     num_workers: int = 1,
+    set_: Annotated[
+        list[str] | None, typer.Option("--set", help="Preset override key=value (JSON values), as for train sft.")
+    ] = None,
 ) -> None:
     """Train the policy's vision encoder to find the task's objects (start SFT from it with --vision-init)."""
     from pushcut.train.localiser import LocaliserConfig, train_localiser
 
     try:
-        config = LocaliserConfig(str(data), str(out), preset, steps, batch_size, lr, holdout_episodes=holdout_episodes,
-                                 color_jitter=color_jitter, seed=seed, num_workers=num_workers)  # fmt: skip
+        config = LocaliserConfig(str(data), str(out), preset, _parse_overrides(set_ or []), steps, batch_size, lr,
+                                 holdout_episodes=holdout_episodes, color_jitter=color_jitter, seed=seed,
+                                 num_workers=num_workers)  # fmt: skip
         report = train_localiser(config)
     except (ValueError, FileNotFoundError, KeyError) as error:
         typer.echo(f"error: {error}", err=True)

@@ -21,8 +21,9 @@ import dataclasses
 import json
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -44,6 +45,7 @@ class LocaliserConfig:
     data: str  # demonstration directory recorded with privileged positions (pushcut sim demo)
     out: str
     preset: str = "small"  # the policy preset whose encoder is trained
+    preset_overrides: dict[str, Any] = field(default_factory=dict)  # as SFT's: get_preset(preset, **overrides)
     steps: int = 1500
     batch_size: int = 64
     lr: float = 3e-4
@@ -74,7 +76,7 @@ def read_vision(vision_tokens: torch.Tensor) -> torch.Tensor:
 
 def train_localiser(config: LocaliserConfig) -> dict[str, object]:
     torch.manual_seed(config.seed)
-    policy_cfg = get_preset(config.preset)
+    policy_cfg = get_preset(config.preset, **dict(config.preset_overrides))
     if policy_cfg.vision_class != "keypoints":
         raise ValueError(f"the localiser trains the keypoint encoder; preset {config.preset!r} uses "
                          f"{policy_cfg.vision_class!r} (use --preset small)")  # fmt: skip

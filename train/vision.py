@@ -9,6 +9,8 @@ model the position plainly, as numbers (Levine et al.'s deep spatial autoencoder
         position   (x_k, y_k) = Σ a_k(p) · p   over pixel centres p in [-1, 1]²  (sub-pixel precise, differentiable)
         appearance f_k = Σ a_k(p) · F(p)      (what is there)
     token_k = Linear([x_k, y_k, sin/cos(2^j π x_k), sin/cos(2^j π y_k) for j < n_frequencies, f_k]) + e_k
+        (``appearance=False`` drops f_k: with ``grid=0`` the tokens say only where the keypoints are, nothing a policy
+        could use to recognise a training scene by its colours and textures)
     grid tokens (optional): F average-pooled to g × g cells, Linear(C) + a learned embedding per cell (the scene's
         layout around the keypoints)
 
@@ -43,6 +45,7 @@ class KeypointEncoderConfig:
     grid: int = 4  # g: g × g pooled layout tokens (0: none)
     n_frequencies: int = 4  # Fourier features of each keypoint coordinate
     hidden_size: int = 128  # token width (the policy's projector maps it to the LM width)
+    appearance: bool = True  # keypoint tokens carry the features under them too (False: where, not what)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "channels", tuple(int(c) for c in self.channels))
@@ -110,7 +113,7 @@ class KeypointEncoder(nn.Module):
         self.register_buffer(
             "frequencies", math.pi * 2.0 ** torch.arange(config.n_frequencies, dtype=torch.float32), persistent=False
         )
-        self.keypoint_proj = nn.Linear(n_pos + c_in, config.hidden_size)
+        self.keypoint_proj = nn.Linear(n_pos + (c_in if config.appearance else 0), config.hidden_size)
         self.keypoint_embed = nn.Parameter(torch.randn(config.keypoints, config.hidden_size) * 0.02)
         if config.grid:
             self.pool = nn.AdaptiveAvgPool2d(config.grid)
@@ -126,7 +129,8 @@ class KeypointEncoder(nn.Module):
         appearance = attn @ feats.flatten(2).transpose(1, 2)  # (B, K, C)
         angles = xy[..., None] * self.frequencies  # (B, K, 2, F)
         position = torch.cat([xy, angles.sin().flatten(2), angles.cos().flatten(2)], -1)
-        tokens = self.keypoint_proj(torch.cat([position, appearance], -1)) + self.keypoint_embed
+        described = torch.cat([position, appearance], -1) if self.config.appearance else position
+        tokens = self.keypoint_proj(described) + self.keypoint_embed
         if self.config.grid:
             grid = self.pool(feats).flatten(2).transpose(1, 2)  # (B, g², C)
             tokens = torch.cat([tokens, self.grid_proj(grid) + self.grid_embed], 1)
