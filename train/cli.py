@@ -55,6 +55,10 @@ def sft(
     max_episodes: Annotated[
         int | None, typer.Option("--max-episodes", help="Demonstration budget: use the first N episodes.")
     ] = None,
+    extra_data: Annotated[
+        Path | None, typer.Option(help="A second demonstration directory of the task, mixed in (e.g. clean scenes).")
+    ] = None,
+    extra_episodes: Annotated[int | None, typer.Option(help="Use the first N episodes of --extra-data.")] = None,
     epochs: int = 10,
     max_steps: Annotated[int | None, typer.Option(help="Overrides --epochs when set.")] = None,
     batch_size: int = 32,
@@ -114,6 +118,8 @@ def sft(
         config = SFTConfig(
             data=str(data),
             max_episodes=max_episodes,
+            extra_data=str(extra_data) if extra_data else None,
+            extra_episodes=extra_episodes,
             out=str(out),
             preset=preset,
             preset_overrides=_parse_overrides(set_ or []),

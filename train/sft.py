@@ -70,7 +70,7 @@ from pushcut.train.openvla.layout import is_openvla_dir
 from pushcut.train.openvla.training import TrainSwitches, prepare_for_training
 from pushcut.train.presets import PolicyConfig, get_preset
 from pushcut.train.provenance import training_world
-from pushcut.train.sft_data import SFTDataset, collate, compute_norm_stats, load_episodes
+from pushcut.train.sft_data import MixedSFTDataset, SFTDataset, collate, compute_norm_stats, load_episodes
 from pushcut.train.sft_losses import PositionHead, action_loss, position_statistics
 
 METRICS_FILE = "metrics.jsonl"
@@ -92,6 +92,8 @@ class SFTConfig:
     data: str  # demonstration directory (pushcut sim demo)
     out: str  # run directory
     max_episodes: int | None = None  # demonstration budget: the first N episodes of ``data`` (None: all)
+    extra_data: str | None = None  # a second directory of the same task mixed in (e.g. clean scenes beside randomised)
+    extra_episodes: int | None = None  # its first N episodes (None: all)
     preset: str = "tiny"
     preset_overrides: dict[str, Any] = field(default_factory=dict)  # get_preset(preset, **preset_overrides)
     epochs: int = 10
@@ -251,6 +253,9 @@ def train_sft(config: SFTConfig) -> dict[str, Any]:
     policy_cfg = read_metadata(source)["_policy_config"] if oft else preset_cfg
     demos = DemoDataset(config.data)
     episodes = load_episodes(demos, policy_cfg, config.max_episodes)  # validates the whole dataset before anything else
+    extra = DemoDataset(config.extra_data) if config.extra_data else None
+    if extra is not None:
+        episodes += load_episodes(extra, policy_cfg, config.extra_episodes)
 
     state: dict[str, Any] | None = None
     if config.resume:
@@ -281,18 +286,23 @@ def train_sft(config: SFTConfig) -> dict[str, Any]:
     policy.to(device)
     prepare_for_training(policy, config.switches())
 
-    dataset = SFTDataset(
-        demos,
-        policy_cfg,
-        tokenizer,
-        proprio_stats,
-        train=config.augment,
-        color_jitter=config.color_jitter,
-        seed=config.seed,
-        max_episodes=config.max_episodes,
-        image_fn=loaded.image_preprocessor if loaded is not None else None,
-        proprio_normalizer=loaded.proprio_normalizer if loaded is not None else None,
-    )
+    def part(source: DemoDataset, max_episodes: int | None) -> SFTDataset:
+        return SFTDataset(
+            source,
+            policy_cfg,
+            tokenizer,
+            proprio_stats,
+            train=config.augment,
+            color_jitter=config.color_jitter,
+            seed=config.seed,
+            max_episodes=max_episodes,
+            image_fn=loaded.image_preprocessor if loaded is not None else None,
+            proprio_normalizer=loaded.proprio_normalizer if loaded is not None else None,
+        )
+
+    dataset: SFTDataset | MixedSFTDataset = part(demos, config.max_episodes)
+    if extra is not None:
+        dataset = MixedSFTDataset([dataset, part(extra, config.extra_episodes)])
     steps_per_epoch = len(dataset) // config.batch_size
     if steps_per_epoch == 0:
         raise ValueError(f"{config.data}: {len(dataset)} samples < batch_size {config.batch_size}")
@@ -370,6 +380,8 @@ def train_sft(config: SFTConfig) -> dict[str, Any]:
             extra={
                 "sft_config": config.to_dict(),
                 "dataset": str(config.data),
+                "extra_dataset": config.extra_data,
+                "extra_world": training_world(extra.index["env_config"]) if extra is not None else None,
                 "episodes": len(episodes),
                 "camera_shape": list(demos.image_shape),  # what the server announces to robots
                 "camera_calibration": demos.camera_calibration,  # the head camera's provenance (None: nominal)

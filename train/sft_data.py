@@ -29,7 +29,7 @@ from typing import Any
 import h5py
 import numpy as np
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import ConcatDataset, Dataset
 
 from pushcut.sim.dataset import DemoDataset, Episode, decode_jpeg
 from pushcut.train import augment
@@ -198,3 +198,29 @@ def collate(samples: list[dict[str, Any]]) -> dict[str, Any]:
     if all("positions" in s for s in samples):
         batch["positions"] = torch.from_numpy(np.stack([s["positions"] for s in samples]))
     return batch
+
+
+class MixedSFTDataset(ConcatDataset):
+    """SFT samples of several demonstration directories of one task, in order (e.g. randomised scenes with some clean
+    ones beside them); sample indices run through the first directory's, then the next one's."""
+
+    def __init__(self, parts: list[SFTDataset]) -> None:
+        first = parts[0].demos
+        for part in parts[1:]:
+            other = part.demos
+            same = (other.task, other.cameras, other.action_hz, other.image_shape)
+            if same != (first.task, first.cameras, first.action_hz, first.image_shape):
+                raise ValueError(f"{other.root} ({other.task}, cameras {other.cameras}, {other.action_hz:.2f} Hz, "
+                                 f"{other.image_shape}) cannot be mixed with {first.root} ({first.task}, cameras "
+                                 f"{first.cameras}, {first.action_hz:.2f} Hz, {first.image_shape}): the same task, "
+                                 "cameras, rate and image size are needed")  # fmt: skip
+        super().__init__(parts)
+        self.parts = parts
+        self.has_positions = all(part.has_positions for part in parts)
+
+    def set_epoch(self, epoch: int) -> None:
+        for part in self.parts:
+            part.set_epoch(epoch)
+
+    def require_positions(self) -> np.ndarray:
+        return np.concatenate([part.require_positions() for part in self.parts])
