@@ -55,7 +55,7 @@ case "${1:-}" in
     python -c "import json,sys; r=json.load(open(sys.argv[1])); print(sys.argv[1], 'held-out cm: all frames',
       r['all_frames_cm'], 'first frames', r['first_frame_cm'])" "$R/loc/$name/localiser.json" ;;
   grpo)  # GRPO_STEPS (80) steps; rollouts and validation (100 seeds 1,000,000+) on $PRESET scenes
-    out=$R/grpo/$(basename "$(dirname "$(dirname "$START")")")_$(basename "$START")_s$2
+    out=$R/grpo/$(basename "$(dirname "$(dirname "$START")")")_$(basename "$START")${GRPO_LR:+_lr$GRPO_LR}_s$2
     env="{\"step_limit\": 48, \"randomization\": \"$PRESET\"}"
     args=(--init "$START" --task click_bell --steps "${GRPO_STEPS:-80}" --val-every 10 --val-episodes 100
           --lr "${GRPO_LR:-5e-5}" --set mini_batches=4 --set "env_overrides=$env" --seed "$2" --temperature 0.7
