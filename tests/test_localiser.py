@@ -11,6 +11,8 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
+from conftest import MICRO_POLICY  # noqa: E402
+
 from pushcut.train.checkpoint import load_checkpoint, load_training_state  # noqa: E402
 from pushcut.train.localiser import REPORT_FILE, WEIGHTS_FILE, LocaliserConfig, train_localiser  # noqa: E402
 from pushcut.train.sft import VISION_AUX_METRIC_NAMES, SFTConfig, train_sft  # noqa: E402
@@ -83,3 +85,23 @@ def test_bad_localiser_inputs_are_named(localiser, click_bell_demos, tmp_path):
                        preset_overrides={"vision": {"keypoints": 16}}))  # fmt: skip
     with pytest.raises(ValueError, match=r"vision_init starts a new policy's encoder; init brings a whole policy"):
         _sft(click_bell_demos, tmp_path / "both", vision_init=str(out), init=str(out))
+
+
+def test_sft_mixes_a_second_directory_and_refuses_another_task(click_bell_demos, tmp_path):
+    import shutil
+
+    from pushcut.train.checkpoint import read_metadata
+
+    second = tmp_path / "second"
+    shutil.copytree(click_bell_demos, second)
+    result = train_sft(_sft(click_bell_demos, tmp_path / "mixed", preset="tiny", preset_overrides=MICRO_POLICY,
+                            extra_data=str(second), extra_episodes=1, max_steps=2))  # fmt: skip
+    meta = read_metadata(tmp_path / "mixed" / "latest")["extra"]
+    assert meta["episodes"] == 3 and meta["extra_dataset"] == str(second)  # two episodes + the second's first one
+    assert meta["extra_world"] == meta["world"] and result["step"] == 2
+    index = json.loads((second / "index.json").read_text())
+    index["task"] = "move_can_pot"
+    (second / "index.json").write_text(json.dumps(index))
+    with pytest.raises(ValueError, match=r"second \(move_can_pot.*cannot be mixed with .*the same task"):
+        train_sft(_sft(click_bell_demos, tmp_path / "bad", preset="tiny", preset_overrides=MICRO_POLICY,
+                       extra_data=str(second)))  # fmt: skip

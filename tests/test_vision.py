@@ -95,3 +95,24 @@ def test_small_policy_round_trips_and_damage_is_named(tmp_path):
     config.write_text(json.dumps({**json.loads(config.read_text()), "model_type": "siglip_vision_model"}))
     with pytest.raises(ValueError, match="not a pushcut keypoint encoder"):
         VLAPolicy.from_pretrained(tmp_path / "p")
+
+
+def test_keypoints_without_appearance_say_only_where():
+    """appearance=False: two images whose keypoints land on the same spots give the same tokens, whatever is there."""
+    import dataclasses
+
+    torch.manual_seed(0)
+    config = dataclasses.replace(SMALL_ENCODER, grid=0, appearance=False)
+    enc = KeypointEncoder(config).eval()
+    assert enc.keypoint_proj.in_features == 2 + 4 * config.n_frequencies  # positions and their Fourier features
+    with torch.no_grad():
+        enc.heatmaps.weight.zero_()  # every heat map flat: each keypoint sits at the image centre, for any image
+        enc.heatmaps.bias.zero_()
+        dark, bright = enc(torch.zeros(1, 3, 32, 32)), enc(torch.rand(1, 3, 32, 32))
+    torch.testing.assert_close(dark.last_hidden_state, bright.last_hidden_state)
+    with_appearance = KeypointEncoder(dataclasses.replace(config, appearance=True)).eval()
+    with torch.no_grad():
+        with_appearance.heatmaps.weight.zero_()
+        with_appearance.heatmaps.bias.zero_()
+        a, b = with_appearance(torch.zeros(1, 3, 32, 32)), with_appearance(torch.rand(1, 3, 32, 32))
+    assert not torch.allclose(a.last_hidden_state, b.last_hidden_state)  # the features under them differ
