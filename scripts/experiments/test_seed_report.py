@@ -69,6 +69,7 @@ def main() -> None:
     parser.add_argument("--validation-curves", type=Path, nargs="*", default=[], help="GRPO run dirs, same order")
     parser.add_argument("--experiment", default="click_bell GRPO vs SFT start and continued SFT on test seeds")
     parser.add_argument("--command", default="")
+    parser.add_argument("--randomization", default="clean", help="the scenes trained and evaluated on")
     parser.add_argument("--json", type=Path, required=True)
     args = parser.parse_args()
     if len(args.grpo) != len(args.grpo_seeds) or len(args.cont) != len(args.cont_seeds):
@@ -84,6 +85,7 @@ def main() -> None:
         "experiment": args.experiment,
         "command": args.command,
         "task": "click_bell",
+        "randomization": args.randomization,
         "test_seeds": [seeds[0], seeds[-1]],
         "episodes": len(seeds),
         "step_limit": 48,
