@@ -158,8 +158,7 @@ def _held_out_errors(policy: VLAPolicy, head: PositionHead, eval_set: SFTDataset
                         num_workers=config.num_workers)  # fmt: skip
     with torch.no_grad():
         for batch in loader:
-            pred = head.linear(read_vision(policy.vision_tokens(batch["images"]))).mean(1)
-            xyz = (pred * head.std + head.mean)[:, :3]
+            xyz = head.predict_m(read_vision(policy.vision_tokens(batch["images"])))[:, :3]
             truth = batch["positions"][:, 0].float()
             errors.append(100.0 * (xyz - truth).norm(dim=-1).numpy())
             first.append(batch["t"].numpy() == 0)

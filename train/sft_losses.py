@@ -69,10 +69,13 @@ class PositionHead(nn.Module):
         pred = self.linear(action_hidden.float())
         return F.mse_loss(pred, target[:, None].expand_as(pred))
 
+    def predict_m(self, action_hidden: torch.Tensor) -> torch.Tensor:
+        """The slot-averaged prediction of every body's position, metres, (B, 3K)."""
+        return self.linear(action_hidden.float()).mean(1) * self.std + self.mean
+
     def error_m(self, action_hidden: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
         """Mean Euclidean error (metres) of the slot-averaged prediction of the first body's position."""
-        pred = self.linear(action_hidden.float()).mean(1) * self.std + self.mean
-        return (pred[:, :3] - positions[:, 0].float()).norm(dim=-1).mean()
+        return (self.predict_m(action_hidden)[:, :3] - positions[:, 0].float()).norm(dim=-1).mean()
 
 
 def position_statistics(positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
