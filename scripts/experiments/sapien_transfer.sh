@@ -6,23 +6,30 @@
 #   bash scripts/experiments/sapien_transfer.sh grpo     # GRPO trained in SAPIEN from the same start, 10 steps
 #   SAPIEN_GRPO_LR=2e-5 bash scripts/experiments/sapien_transfer.sh grpo   # the same at lr 2e-5 (5e-5: the recipe's)
 # R: the issue-27 §0 run folder (scripts/experiments/execution_results.sh writes it).
+# Issue 27 §2, the randomised-trained checkpoints on randomised scenes in both engines (`eval` and `report`):
+#   PRESET=randomized START=runs/exp27/sft/NAME/checkpoints/step_1800 GRPO_RUN=runs/exp27/grpo/NAME_step_1800_lr2e-5 \
+#     JSON=docs/results/click_bell_randomized_sapien_transfer.json bash scripts/experiments/sapien_transfer.sh eval
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source .venv/bin/activate
 export MUJOCO_GL=${MUJOCO_GL:-osmesa}
 R=${R:-runs/exp25}
-START=$R/sft/small100_aux_hl_1800/checkpoints/step_1800
+PRESET=${PRESET:-clean}  # the scenes of both engines' evaluations (randomized: the randomised-trained checkpoints)
+START=${START:-$R/sft/small100_aux_hl_1800/checkpoints/step_1800}
+GRPO_RUN=${GRPO_RUN:-$R/grpo/masked_T0.7_cosine}  # the GRPO runs are ${GRPO_RUN}_s<seed>, compared at step 80
 GRPO_SEEDS=${GRPO_SEEDS:-0 1 2}
+JSON=${JSON:-docs/results/click_bell_sapien_transfer.json}
 TEST_SEEDS=2000000
+TAG=$([ "$PRESET" = clean ] || echo "_$PRESET")  # eval file names: clean as issue 26 wrote them
 
-ckpts() { echo "$START"; for s in $GRPO_SEEDS; do echo "$R/grpo/masked_T0.7_cosine_s$s/checkpoints/step_80"; done; }
+ckpts() { echo "$START"; for s in $GRPO_SEEDS; do echo "${GRPO_RUN}_s$s/checkpoints/step_80"; done; }
 
 eval_in() {  # engine checkpoint: 200 test seeds, greedy, step limit 48
   local engine=$1 ckpt=$2 out
-  out=$ckpt/eval_click_bell_test$([ "$engine" = mujoco ] || echo "_$engine").json
+  out=$ckpt/eval_click_bell${TAG}_test$([ "$engine" = mujoco ] || echo "_$engine").json
   if [ ! -s "$out" ]; then
-    pushcut eval sim --checkpoint "$ckpt" --task click_bell --episodes 200 --workers 2 --step-limit 48 \
-      --seed-start $TEST_SEEDS --sim "$engine" --json > "$out.tmp"
+    pushcut eval sim --checkpoint "$ckpt" --task click_bell --episodes 200 --workers "${WORKERS:-2}" --step-limit 48 \
+      --seed-start $TEST_SEEDS --sim "$engine" --randomization "$PRESET" --json > "$out.tmp"
     mv "$out.tmp" "$out"
   fi
   echo "$out"
@@ -33,10 +40,12 @@ case "${1:-}" in
   report)
     names=(start); for s in $GRPO_SEEDS; do names+=("grpo_s$s"); done
     mapfile -t cks < <(ckpts)
+    experiment="click_bell: SFT start and GRPO trained in MuJoCo, run in MuJoCo and SAPIEN"
+    [ "$PRESET" = clean ] || experiment="$experiment, both on $PRESET scenes (trained on them)"
     python scripts/experiments/transfer_report.py --names "${names[@]}" --checkpoints "${cks[@]}" \
-      --mujoco $(for c in "${cks[@]}"; do echo "$c/eval_click_bell_test.json"; done) \
-      --sapien $(for c in "${cks[@]}"; do echo "$c/eval_click_bell_test_sapien.json"; done) \
-      --frozen-commit "${FROZEN_COMMIT:-}" --json docs/results/click_bell_sapien_transfer.json ;;
+      --mujoco $(for c in "${cks[@]}"; do echo "$c/eval_click_bell${TAG}_test.json"; done) \
+      --sapien $(for c in "${cks[@]}"; do echo "$c/eval_click_bell${TAG}_test_sapien.json"; done) \
+      --randomization "$PRESET" --experiment "$experiment" --frozen-commit "${FROZEN_COMMIT:-}" --json "$JSON" ;;
   grpo)  # the trainer in SAPIEN: the issue-27 §0 recipe, 10 steps, validation at the end only
     lr=${SAPIEN_GRPO_LR:-5e-5}
     out=$R/grpo_sapien/masked_T0.7_cosine$([ "$lr" = 5e-5 ] || echo "_lr$lr")_s0

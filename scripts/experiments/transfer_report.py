@@ -24,11 +24,13 @@ from pushcut.train.evaluate import compare_paired, mcnemar_exact_p
 ENGINES = ("mujoco", "sapien")
 
 
-def load(path: Path, engine: str) -> dict[str, Any]:
+def load(path: Path, engine: str, randomization: str) -> dict[str, Any]:
     result = json.loads(path.read_text())
-    ran_in = result.get("world", {}).get("engine", "mujoco") if isinstance(result.get("world"), dict) else "mujoco"
-    if ran_in != engine:
-        raise SystemExit(f"{path}: evaluated in engine {ran_in!r}, expected {engine!r}")
+    world = result.get("world") if isinstance(result.get("world"), dict) else {}  # older evaluations: MuJoCo, clean
+    ran_in, scenes = world.get("engine", "mujoco"), world.get("randomization", "clean")
+    if ran_in != engine or scenes != randomization:
+        raise SystemExit(f"{path}: evaluated in engine {ran_in!r} on {scenes!r} scenes, expected {engine!r} on "
+                         f"{randomization!r}")  # fmt: skip
     return result
 
 
@@ -59,13 +61,14 @@ def main() -> None:
     experiment = "click_bell: SFT start and GRPO trained in MuJoCo, run in MuJoCo and SAPIEN"
     parser.add_argument("--experiment", default=experiment)
     parser.add_argument("--command", default="bash scripts/experiments/sapien_transfer.sh")
+    parser.add_argument("--randomization", default="clean", help="the scenes every evaluation ran on (checked)")
     parser.add_argument("--frozen-commit", default="", help="the commit SAPIEN's scene was frozen at")
     parser.add_argument("--json", type=Path, required=True)
     args = parser.parse_args()
     if not len(args.names) == len(args.mujoco) == len(args.sapien) or len(args.names) < 2:
         parser.error("give the start and at least one GRPO run, one eval JSON per name in each engine")
 
-    runs = {engine: [load(p, engine) for p in getattr(args, engine)] for engine in ENGINES}
+    runs = {engine: [load(p, engine, args.randomization) for p in getattr(args, engine)] for engine in ENGINES}
     seeds = [o["seed"] for o in runs["mujoco"][0]["per_seed"]]
     checkpoints: dict[str, Any] = {}
     for k, name in enumerate(args.names):
@@ -89,6 +92,7 @@ def main() -> None:
         "experiment": args.experiment,
         "command": args.command,
         "task": "click_bell",
+        "randomization": args.randomization,
         "test_seeds": [seeds[0], seeds[-1]],
         "episodes": len(seeds),
         "step_limit": 48,
