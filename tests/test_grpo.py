@@ -28,6 +28,7 @@ from pushcut.train.distributed import DistInfo, wrap_for_training  # noqa: E402
 from pushcut.train.grpo import GRPOConfig, _update, check_init, train_grpo, trained_tokens  # noqa: E402
 from pushcut.train.grpo_math import scheduled_lr  # noqa: E402
 from pushcut.train.inference import ChunkPolicy  # noqa: E402
+from pushcut.train.provenance import worlds_seen  # noqa: E402
 
 TASK = "test_lower_toward_bell"
 ENV = {**SMALL_IMAGES, "step_limit": 8}
@@ -142,6 +143,8 @@ def test_loop_writes_metrics_and_checkpoints_and_resumes_exactly(micro_checkpoin
     runner = ChunkPolicy.from_checkpoint(tmp_path / "full" / "latest")  # what the server loads
     assert TASK in runner.metadata["tasks"] and runner.metadata["extra"]["grpo_config"]["steps"] == 3
     assert runner.metadata["extra"]["world"]["randomization"] == "clean"  # the rollouts' scenes, for eval's note
+    start_extra = ChunkPolicy.from_checkpoint(micro_checkpoint).metadata["extra"]
+    assert runner.metadata["extra"]["start_worlds"] == worlds_seen(start_extra)  # what the start learned from
 
     # max_minutes=0 stops the 3-step run after its first step, as a time budget would
     train_grpo(small_config(micro_checkpoint, tmp_path / "cut", steps=3, max_minutes=0.0, **cosine))

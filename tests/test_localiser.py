@@ -102,6 +102,10 @@ def test_sft_mixes_a_second_directory_and_refuses_another_task(click_bell_demos,
     meta = read_metadata(tmp_path / "mixed" / "latest")["extra"]
     assert meta["episodes"] == 3 and meta["extra_dataset"] == str(second)  # two episodes + the second's first one
     assert meta["extra_world"] == meta["world"] and result["step"] == 2
+    train_sft(_sft(click_bell_demos, tmp_path / "continued", preset="tiny", preset_overrides=MICRO_POLICY,
+                   init=str(tmp_path / "mixed" / "latest"), max_steps=1))  # fmt: skip
+    continued = read_metadata(tmp_path / "continued" / "latest")["extra"]
+    assert continued["start_worlds"] == [meta["world"]]  # the start's worlds (both clean here), once
     index = json.loads((second / "index.json").read_text())
     index["task"] = "move_can_pot"
     (second / "index.json").write_text(json.dumps(index))

@@ -7,7 +7,13 @@ import dataclasses
 import pytest
 
 from pushcut.sim.randomization import RandomizationConfig
-from pushcut.train.provenance import randomization_name, training_world, world_differences
+from pushcut.train.provenance import (
+    evaluation_note,
+    randomization_name,
+    training_world,
+    world_differences,
+    worlds_seen,
+)
 
 
 def test_randomization_names_presets_configs_and_dataset_copies():
@@ -44,3 +50,17 @@ def test_same_world_has_no_note_and_each_difference_is_named():
     assert "trained on clean scenes, evaluated on randomized" in note
     assert "trained with calibration rig_a (01234567), evaluated with the nominal head camera" in note
     assert "\n" not in note
+
+
+def test_a_checkpoint_that_learned_from_several_worlds_is_not_noted_in_any_of_them():
+    randomized, clean = training_world({"randomization": "randomized"}), training_world({})
+    mixed_sft = {"world": randomized, "extra_world": clean, "start_worlds": []}
+    assert worlds_seen(mixed_sft) == [randomized, clean]
+    assert evaluation_note(mixed_sft, clean) is None and evaluation_note(mixed_sft, randomized) is None
+    grpo = {"world": randomized, "start_worlds": worlds_seen(mixed_sft)}  # GRPO on randomised scenes from that start
+    assert worlds_seen(grpo) == [randomized, clean] and evaluation_note(grpo, clean) is None
+    note = evaluation_note(grpo, training_world({"randomization": "lighting"}))
+    assert note == "note: the checkpoint's world differs: trained on randomized scenes, evaluated on lighting"
+    only_randomized = {"world": randomized, "extra_world": None}
+    assert "evaluated on clean" in evaluation_note(only_randomized, clean)
+    assert evaluation_note({}, clean) is None  # predates the record

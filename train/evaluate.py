@@ -180,7 +180,7 @@ def evaluate(
     from pushcut.sim.robotwin.backend import open_pool  # every world: RoboTwin's workers or sim/vector's pool
     from pushcut.train.checkpoint import read_metadata
     from pushcut.train.inference import ChunkPolicy
-    from pushcut.train.provenance import training_world, world_differences
+    from pushcut.train.provenance import evaluation_note, training_world
 
     check_env_backend(env_backend, ray_address)  # a bad backend or address: one line, before anything loads
     if episodes < 1:
@@ -192,11 +192,11 @@ def evaluate(
         raise FileNotFoundError(f"checkpoint directory {ckpt} does not exist")
     get_task(task)  # unknown task: clear error before loading anything
     check_checkpoint_cameras(ckpt)
-    trained = read_metadata(ckpt).get("extra", {}).get("world")
+    extra = read_metadata(ckpt).get("extra", {})
     world = training_world(env_overrides or {})
     policy = ChunkPolicy.from_checkpoint(ckpt, device=device)
     overrides = policy_env_overrides(policy, env_overrides)
     with open_pool(task, min(workers, episodes), overrides, backend=env_backend, ray_address=ray_address) as pool:
         result = evaluate_policy(policy, pool, episodes, seed_start, video_dir, max_videos)
-    return {"checkpoint": str(ckpt), **result, "world": world, "trained_world": trained,
-            "world_note": world_differences(trained, world)}  # fmt: skip
+    return {"checkpoint": str(ckpt), **result, "world": world, "trained_world": extra.get("world"),
+            "world_note": evaluation_note(extra, world)}  # fmt: skip

@@ -96,7 +96,7 @@ from pushcut.train.grpo_math import (
 from pushcut.train.inference import ChunkPolicy
 from pushcut.train.model import VLAPolicy
 from pushcut.train.openvla.training import TrainSwitches, prepare_for_training
-from pushcut.train.provenance import training_world
+from pushcut.train.provenance import training_world, worlds_seen
 from pushcut.train.rollout import Episode, rollout_groups
 
 if TYPE_CHECKING:  # the env pools import mujoco: loaded by _train
@@ -465,7 +465,8 @@ def save_step(out: Path, step: int, policy: VLAPolicy, loaded: LoadedCheckpoint,
         extra={"grpo_config": config.to_dict(), "init": str(config.init), "init_step": meta["step"],
                "camera_shape": meta.get("extra", {}).get("camera_shape"),
                "camera_calibration": summary_of(config.env_overrides.get("camera_calibration")),
-               "world": training_world(config.env_overrides)},
+               "world": training_world(config.env_overrides),
+               "start_worlds": worlds_seen(meta.get("extra", {}))},  # the worlds the start learned from
     )  # fmt: skip
     update_link(out / "latest", ckpt)
     for old in find_checkpoints(out / "checkpoints"):

@@ -4,7 +4,9 @@ A checkpoint records ``extra["world"]``: the engine, the randomisation preset an
 scenes it learned from (SFT: the demonstrations' env config; GRPO: its rollouts' env config), and the Piper URDF SAPIEN
 loaded when it was not pushcut's own (``piper_urdf``: its path and the sha256 of its contents). Evaluating it under
 another preset or calibration is allowed (that is what a transfer or robustness test is), but the output says so,
-so that nobody reads a randomised-scene number as a clean-scene one by accident.
+so that nobody reads a randomised-scene number as a clean-scene one by accident. A checkpoint that learned from
+several worlds also records them: an SFT run's second dataset (``extra_world``) and the worlds its start had learned
+from (``start_worlds``); an evaluation in any of them is not noted.
 """
 
 from __future__ import annotations
@@ -94,3 +96,21 @@ def world_differences(trained: Mapping[str, Any] | None, evaluated: Mapping[str,
     if not _same_urdf(trained_urdf, evaluated_urdf):
         differences.append(f"trained with {_urdf_text(trained_urdf)}, evaluated with {_urdf_text(evaluated_urdf)}")
     return "note: the checkpoint's world differs: " + "; ".join(differences) if differences else None
+
+
+def worlds_seen(extra: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Every world a checkpoint's ``extra`` says it learned from, its own ``world`` first, without repeats."""
+    seen: list[dict[str, Any]] = []
+    for world in [extra.get("world"), extra.get("extra_world"), *(extra.get("start_worlds") or [])]:
+        if world and world not in seen:
+            seen.append(dict(world))
+    return seen
+
+
+def evaluation_note(extra: Mapping[str, Any], evaluated: Mapping[str, Any]) -> str | None:
+    """The one line an evaluation prints when its world is none of those the checkpoint learned from (naming how it
+    differs from the checkpoint's own world); None when it is one of them or the checkpoint predates the record."""
+    seen = worlds_seen(extra)
+    if not seen or any(world_differences(world, evaluated) is None for world in seen):
+        return None
+    return world_differences(seen[0], evaluated)

@@ -69,7 +69,7 @@ from pushcut.train.model import VLAPolicy
 from pushcut.train.openvla.layout import is_openvla_dir
 from pushcut.train.openvla.training import TrainSwitches, prepare_for_training
 from pushcut.train.presets import PolicyConfig, get_preset
-from pushcut.train.provenance import training_world
+from pushcut.train.provenance import training_world, worlds_seen
 from pushcut.train.sft_data import MixedSFTDataset, SFTDataset, collate, compute_norm_stats, load_episodes
 from pushcut.train.sft_losses import PositionHead, action_loss, position_statistics
 
@@ -258,12 +258,14 @@ def train_sft(config: SFTConfig) -> dict[str, Any]:
         episodes += load_episodes(extra, policy_cfg, config.extra_episodes)
 
     state: dict[str, Any] | None = None
+    start_extra: dict[str, Any] = {}  # the metadata extra of the checkpoint this run starts from (resume or --init)
     if config.resume:
         latest = out / "latest"
         if not latest.exists():
             raise FileNotFoundError(f"resume=True but {latest} does not exist (no checkpoint to resume from)")
         loaded = load_checkpoint(latest, device=str(device))
         policy, tokenizer, proprio_stats, meta = loaded
+        start_extra = meta.get("extra", {})
         if not oft:
             check_same_policy(latest, meta["preset"], policy.config, config.preset, policy_cfg)
         state = load_training_state(latest)
@@ -271,6 +273,7 @@ def train_sft(config: SFTConfig) -> dict[str, Any]:
     elif config.init is not None:  # continue training another run's weights in the same action space
         loaded = load_checkpoint(config.init, device=str(device))
         policy, tokenizer, proprio_stats, meta = loaded
+        start_extra = meta.get("extra", {})
         if not oft:
             check_same_policy(config.init, meta["preset"], policy.config, config.preset, policy_cfg)
         policy.train()
@@ -281,6 +284,8 @@ def train_sft(config: SFTConfig) -> dict[str, Any]:
         loaded = None
         if config.vision_init is not None:
             load_localiser(policy, config.vision_init, config.preset)
+    # a resumed run keeps its own record; a run from --init adds the worlds its start learned from
+    start_worlds = (start_extra.get("start_worlds") or []) if config.resume else worlds_seen(start_extra)
     if config.freeze_vision:
         policy.vision.requires_grad_(False)
     policy.to(device)
@@ -386,6 +391,7 @@ def train_sft(config: SFTConfig) -> dict[str, Any]:
                 "camera_shape": list(demos.image_shape),  # what the server announces to robots
                 "camera_calibration": demos.camera_calibration,  # the head camera's provenance (None: nominal)
                 "world": training_world(demos.index["env_config"]),  # engine, randomisation, calibration
+                "start_worlds": start_worlds,  # those an --init checkpoint had learned from
             },
         )
         update_link(out / "latest", path)
