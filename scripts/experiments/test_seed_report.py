@@ -70,6 +70,8 @@ def main() -> None:
     parser.add_argument("--experiment", default="click_bell GRPO vs SFT start and continued SFT on test seeds")
     parser.add_argument("--command", default="")
     parser.add_argument("--randomization", default="clean", help="the scenes trained and evaluated on")
+    parser.add_argument("--grpo-step", type=int, default=80, help="the GRPO runs' fixed final step")
+    parser.add_argument("--cont-step", type=int, default=1800, help="the continued-SFT runs' fixed final step")
     parser.add_argument("--json", type=Path, required=True)
     args = parser.parse_args()
     if len(args.grpo) != len(args.grpo_seeds) or len(args.cont) != len(args.cont_seeds):
@@ -91,7 +93,8 @@ def main() -> None:
         "step_limit": 48,
         "start": summary(start),
         "seeds": {"grpo": args.grpo_seeds, "cont": args.cont_seeds},
-        "final_definition": "fixed before any test evaluation: GRPO step 80, continued SFT step 1800",
+        "final_definition": f"fixed before any test evaluation: GRPO step {args.grpo_step}, "
+        f"continued SFT step {args.cont_step}",
         "grpo_final": [rate(g) for g in grpo],
         "sft_continued_final": [rate(c) for c in cont],
         "greedy_gain_vs_start_points": 100 * (mean([rate(g) for g in grpo]) - rate(start)),
@@ -132,9 +135,9 @@ def main() -> None:
     print("|---|---|---|---|")
     print(row("SFT start", start, None))
     for s, g in zip(args.grpo_seeds, grpo):
-        print(row(f"GRPO seed {s}, step 80", g, start))
+        print(row(f"GRPO seed {s}, step {args.grpo_step}", g, start))
     for s, c in zip(args.cont_seeds, cont):
-        print(row(f"SFT continued seed {s}, step 1800", c, start))
+        print(row(f"SFT continued seed {s}, step {args.cont_step}", c, start))
     print(f"\npooled vs start: {vs_start[0]} / {vs_start[1]}, p = {vs_start[2]:.2g}")
     for name, c in result["grpo_vs_each_sft_continued"].items():
         print(f"{name}: {c['grpo_only']} / {c['sft_continued_only']}, p = {c['p']:.2g}")
