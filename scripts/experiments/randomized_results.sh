@@ -12,6 +12,9 @@
 #   START=CKPT bash scripts/experiments/randomized_results.sh grpo SEED  # GRPO on randomised scenes from START, the
 #                                                                 # clean headline's recipe (T 0.7, cosine, idle arm masked)
 #   START=CKPT bash scripts/experiments/randomized_results.sh cont SEED  # SFT continued from START (the comparison arm)
+#   START=CKPT bash scripts/experiments/randomized_results.sh plateau SEED  # the same, each save validated: START is at
+#                                                                 # its plateau unless the last save's validation beats
+#                                                                 # START's by more than MARGIN (5) points
 # PRESET=clean runs the same stages on clean scenes (the control: more demonstrations without randomisation).
 # Checkpoints are chosen on validation seeds only; test seeds are evaluated once per claimed checkpoint. Budgets are in
 # steps (each run logs its wall time); every stage resumes where it stopped.
@@ -33,6 +36,10 @@ eval_on() {  # checkpoint, seed start, episodes, tag[, preset]: greedy, step lim
     mv "$out.tmp" "$out"
   fi
   python -c "import json,sys; r=json.load(open(sys.argv[1])); print(sys.argv[1], r['successes'], '/', r['episodes'])" "$out"
+}
+
+continued_dir() {  # seed: where SFT continued from START with that seed writes
+  echo "$R/sft_continued/$(basename "$(dirname "$(dirname "$START")")")_$(basename "$START")_s$1"
 }
 
 case "${1:-}" in
@@ -63,17 +70,35 @@ case "${1:-}" in
     if [ -e "$out/latest" ]; then pushcut train grpo "${args[@]}" --out "$out" --resume
     else pushcut train grpo "${args[@]}" --out "$out"; fi ;;
   cont)  # CONT_STEPS (1800) more SFT steps from START with its own recipe's switches (SFT_ARGS), seed SEED
-    out=$R/sft_continued/$(basename "$(dirname "$(dirname "$START")")")_$(basename "$START")_s$2
+    out=$(continued_dir "$2")
     args=(--init "$START" --data "$DEMOS" --out "$out" --max-steps "${CONT_STEPS:-1800}" --save-every 600
           --warmup-steps 50 --num-workers 1 --preset small --aux-position-weight 1.0 --label-sigma 1.5 --seed "$2"
           ${SFT_ARGS:-})
-    if [ -e "$out/latest" ]; then pushcut train sft "${args[@]}" --resume
-    elif [ ! -e "$out/checkpoints/step_${CONT_STEPS:-1800}" ]; then pushcut train sft "${args[@]}"; fi ;;
+    if [ -e "$out/checkpoints/step_${CONT_STEPS:-1800}" ]; then echo "$out: done"
+    elif [ -e "$out/latest" ]; then pushcut train sft "${args[@]}" --resume
+    else pushcut train sft "${args[@]}"; fi ;;
+  plateau)
+    bash scripts/experiments/randomized_results.sh cont "$2"
+    out=$(continued_dir "$2")
+    for ckpt in "$out"/checkpoints/step_*; do eval_on "$ckpt" 1000000 100 val; done
+    eval_on "$START" 1000000 100 val
+    python - "$START/eval_click_bell_${PRESET}_val.json" "$out/checkpoints/step_${CONT_STEPS:-1800}/eval_click_bell_${PRESET}_val.json" \
+      "${MARGIN:-5}" <<'PY'
+import json, sys
+from pushcut.train.evaluate import compare_paired
+start, more = (json.load(open(path)) for path in sys.argv[1:3])
+c = compare_paired(start["per_seed"], more["per_seed"])
+rose = (c.successes_b - c.successes_a) * 100 / c.n
+verdict = "NOT at its plateau" if rose > float(sys.argv[3]) else "at its plateau"
+print(f"start {c.successes_a} / {c.n}, continued {c.successes_b} / {c.n} ({rose:+.0f} points, "
+      f"{c.only_b} / {c.only_a}, p = {c.p:.2g}): the start is {verdict} (margin {sys.argv[3]} points)")
+PY
+    ;;
   val) eval_on "$2" 1000000 100 val ;;
   factors)
     for preset in clean object_colors table_texture lighting table_height distractors head_camera_jitter randomized; do
       eval_on "$2" 1000000 100 val "$preset"
     done ;;
   test) eval_on "$2" 2000000 200 test ;;
-  *) sed -n 2,13p "$0"; exit 2 ;;
+  *) sed -n 2,16p "$0"; exit 2 ;;
 esac
