@@ -100,5 +100,5 @@ PY
       eval_on "$2" 1000000 100 val "$preset"
     done ;;
   test) eval_on "$2" 2000000 200 test ;;
-  *) sed -n 2,16p "$0"; exit 2 ;;
+  *) sed -n 2,20p "$0"; exit 2 ;;
 esac
