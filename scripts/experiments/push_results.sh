@@ -7,7 +7,8 @@
 #   bash scripts/experiments/push_results.sh grpo SEED    # GRPO from step 1,200 with result 1's recipe (T 0.7, cosine
 #                                                         # lr 5e-5, idle arm masked), GRPO_STEPS (40) steps
 #   bash scripts/experiments/push_results.sh test CKPT    # greedy on the 200 test seeds (2,000,000+), once
-#   bash scripts/experiments/push_results.sh report       # push fractions per step, strategies, paired tests
+#   bash scripts/experiments/push_results.sh report [JSON] # push fractions per step, strategies, paired tests
+#                                                         # (and all of it as JSON, e.g. docs/results/move_can_pot_push.json)
 # Validation seeds 1,000,000+ (100) choose, test seeds 2,000,000+ (200) claim (issue 27 §0); step limit 110.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -49,28 +50,44 @@ case "${1:-}" in
     else pushcut train grpo "${args[@]}" --out "$out"; fi ;;
   test) eval_on "$2" 2000000 200 test ;;
   report)
-    python - "$R" <<'PY'
+    python - "$R" "${2:-}" <<'PY'
 import json, sys
 from pathlib import Path
 from pushcut.train.evaluate import compare_paired
 runs = Path(sys.argv[1])
 start = json.loads((runs / "sft/mcp100_aux_hl/checkpoints/step_1200/eval_move_can_pot_test.json").read_text())
 print("start:", start["successes"], "/", start["episodes"], start["strategies"])
+report = {"task": "move_can_pot", "test_seeds": "2,000,000+", "step_limit": 110, "start": {
+    "checkpoint": start["checkpoint"], "successes": start["successes"], "episodes": start["episodes"],
+    "strategies": start["strategies"], "per_seed": start["per_seed"]}, "grpo": []}
 for run in sorted((runs / "grpo").glob("mcp_*_s*")):
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if line.strip()]
     push = [r["rollout/push_fraction"] for r in rows if "rollout/push_fraction" in r]
     success = [r["rollout/success_rate"] for r in rows if "rollout/success_rate" in r]
     val = [(r["step"], r["val/success_rate"]) for r in rows if "val/success_rate" in r]
+    kl = [r["actor/approx_kl"] for r in rows if "actor/approx_kl" in r]
     print(run.name, "push_fraction per step:", push)
     print(run.name, "sampled success per step:", [round(s, 2) for s in success])
     print(run.name, "validation:", val)
+    print(run.name, "approx_kl per step:", [float(f"{k:.2g}") for k in kl])
     test = run / f"checkpoints/step_{len(push)}/eval_move_can_pot_test.json"
     if test.exists():
         final = json.loads(test.read_text())
         c = compare_paired(start["per_seed"], final["per_seed"])
         print(run.name, "test:", final["successes"], "/", final["episodes"], final["strategies"],
               f"vs start {c.gain_points:+.1f} points ({c.only_b} / {c.only_a}, p = {c.p:.2g})")
+    report["grpo"].append({"run": run.name, "push_fraction_per_step": push, "sampled_success_per_step": success,
+                           "approx_kl_per_step": kl,
+                           "validation": val, "test": None if not test.exists() else {
+                               "checkpoint": final["checkpoint"], "successes": final["successes"],
+                               "episodes": final["episodes"], "strategies": final["strategies"],
+                               "vs_start": {"gain_points": c.gain_points, "only_grpo": c.only_b,
+                                            "only_start": c.only_a, "p": c.p},
+                               "per_seed": final["per_seed"]}})
+if sys.argv[2]:
+    Path(sys.argv[2]).write_text(json.dumps(report, indent=1) + "\n")
+    print("wrote", sys.argv[2])
 PY
     ;;
-  *) sed -n 2,11p "$0"; exit 2 ;;
+  *) sed -n 2,12p "$0"; exit 2 ;;
 esac
