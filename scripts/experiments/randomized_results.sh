@@ -42,6 +42,17 @@ continued_dir() {  # seed: where SFT continued from START with that seed writes
   echo "$R/sft_continued/$(basename "$(dirname "$(dirname "$START")")")_$(basename "$START")_s$1"
 }
 
+continue_sft() {  # seed: CONT_STEPS (1800) more SFT steps from START with its own recipe's switches (SFT_ARGS)
+  local out args
+  out=$(continued_dir "$1")
+  args=(--init "$START" --data "$DEMOS" --out "$out" --max-steps "${CONT_STEPS:-1800}" --save-every 600
+        --warmup-steps 50 --num-workers 1 --preset small --aux-position-weight 1.0 --label-sigma 1.5 --seed "$1"
+        ${SFT_ARGS:-})
+  if [ -e "$out/checkpoints/step_${CONT_STEPS:-1800}" ]; then echo "$out: done"
+  elif [ -e "$out/latest" ]; then pushcut train sft "${args[@]}" --resume
+  else pushcut train sft "${args[@]}"; fi
+}
+
 case "${1:-}" in
   demos)
     n=${2:-1000}
@@ -69,16 +80,9 @@ case "${1:-}" in
           --set mask_idle_arm=true --set lr_schedule=cosine --env-workers "$WORKERS")
     if [ -e "$out/latest" ]; then pushcut train grpo "${args[@]}" --out "$out" --resume
     else pushcut train grpo "${args[@]}" --out "$out"; fi ;;
-  cont)  # CONT_STEPS (1800) more SFT steps from START with its own recipe's switches (SFT_ARGS), seed SEED
-    out=$(continued_dir "$2")
-    args=(--init "$START" --data "$DEMOS" --out "$out" --max-steps "${CONT_STEPS:-1800}" --save-every 600
-          --warmup-steps 50 --num-workers 1 --preset small --aux-position-weight 1.0 --label-sigma 1.5 --seed "$2"
-          ${SFT_ARGS:-})
-    if [ -e "$out/checkpoints/step_${CONT_STEPS:-1800}" ]; then echo "$out: done"
-    elif [ -e "$out/latest" ]; then pushcut train sft "${args[@]}" --resume
-    else pushcut train sft "${args[@]}"; fi ;;
+  cont) continue_sft "$2" ;;
   plateau)
-    bash scripts/experiments/randomized_results.sh cont "$2"
+    continue_sft "$2"
     out=$(continued_dir "$2")
     for ckpt in "$out"/checkpoints/step_*; do eval_on "$ckpt" 1000000 100 val; done
     eval_on "$START" 1000000 100 val
