@@ -127,7 +127,7 @@ def test_update_raises_the_advantage_weighted_log_likelihood(micro_checkpoint):
 
 
 def test_loop_writes_metrics_and_checkpoints_and_resumes_exactly(micro_checkpoint, tmp_path):
-    cosine = {"lr_schedule": "cosine"}  # a function of the step: the resumed run must get the same rates
+    cosine = {"lr_schedule": "cosine", "lr_warmup_steps": 2}  # functions of the step: resumes get the same rates
     full = train_grpo(small_config(micro_checkpoint, tmp_path / "full", steps=3, **cosine))
     rows = [json.loads(line) for line in (tmp_path / "full" / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == [0, 1, 2, 3]
@@ -137,7 +137,7 @@ def test_loop_writes_metrics_and_checkpoints_and_resumes_exactly(micro_checkpoin
     for name in METRICS:
         assert name in trained[0], name
     for r in trained:
-        assert r["actor/lr"] == pytest.approx(scheduled_lr(1e-3, "cosine", r["step"], 3))
+        assert r["actor/lr"] == pytest.approx(scheduled_lr(1e-3, "cosine", r["step"], 3, warmup_steps=2))
     assert full["checkpoint"].endswith("step_3")
     assert [p.name for p in find_checkpoints(tmp_path / "full" / "checkpoints")] == ["step_3"]  # keep_every=10
     runner = ChunkPolicy.from_checkpoint(tmp_path / "full" / "latest")  # what the server loads
@@ -207,6 +207,8 @@ def test_bad_init_fails_before_any_rollout(micro_checkpoint, tmp_path):
         small_config(micro_checkpoint, tmp_path, rollout_envs=6)
     with pytest.raises(ValueError, match=r"lr_schedule='linear' not in \('constant', 'cosine'\)"):
         small_config(micro_checkpoint, tmp_path, lr_schedule="linear")
+    with pytest.raises(ValueError, match="lr_warmup_steps=-1 must be between 0 and steps="):
+        small_config(micro_checkpoint, tmp_path, lr_warmup_steps=-1)
     with pytest.raises(ValueError, match="not divisible by world_size"):
         from pushcut.train.grpo_math import plan_batches as plan
 

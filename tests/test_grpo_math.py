@@ -116,3 +116,10 @@ def test_lr_schedules():
         scheduled_lr(1e-4, "linear", 1, 80)
     with pytest.raises(ValueError, match="step=81 outside 1..steps=80"):
         scheduled_lr(1e-4, "cosine", 81, 80)
+    # a 4-step warm-up scales the first steps by 1/4, 2/4, 3/4 and leaves every later rate as it was
+    warm = [scheduled_lr(1e-4, "cosine", s, 80, warmup_steps=4) for s in range(1, 81)]
+    assert warm[:4] == pytest.approx([c * k / 4 for c, k in zip(cosine[:4], (1, 2, 3, 4), strict=True)])
+    assert warm[4:] == cosine[4:]
+    assert scheduled_lr(1e-4, "constant", 1, 80, warmup_steps=5) == pytest.approx(2e-5)
+    with pytest.raises(ValueError, match="lr_warmup_steps=81 outside 0..steps=80"):
+        scheduled_lr(1e-4, "constant", 1, 80, warmup_steps=81)

@@ -36,7 +36,7 @@ Metrics (metrics.jsonl + TensorBoard under ``out``; one row per step, ``val/*`` 
     actor/approx_kl           mean (r - 1) - log r over trained tokens (policy change per step)
     actor/entropy             mean per-token entropy (nats) of the rollout-temperature distribution, trained tokens
     actor/grad_norm           gradient L2 norm before clipping (mean over optimizer steps)
-    actor/lr                  learning rate of this step's update (``lr_schedule``)
+    actor/lr                  learning rate of this step's update (``lr_schedule``, ``lr_warmup_steps``)
     actor/tokens              action tokens trained on (all ranks)
     val/success_rate          greedy held-out success (per task: val/<task>/success_rate)
     val/wilson_low, val/wilson_high   its 95 % Wilson interval
@@ -119,6 +119,7 @@ class GRPOConfig:
     micro_batch: int = 64  # chunk-samples per forward/backward
     lr: float = 2e-5
     lr_schedule: str = "constant"  # | "cosine" (grpo_math.scheduled_lr)
+    lr_warmup_steps: int = 0  # GRPO steps of linear lr warm-up (0: full lr from step 1, the paper's)
     weight_decay: float = 0.01
     betas: tuple[float, float] = (0.9, 0.999)
     grad_clip: float = 1.0
@@ -174,6 +175,8 @@ class GRPOConfig:
             )
         if self.lr_schedule not in LR_SCHEDULES:
             raise ValueError(f"lr_schedule={self.lr_schedule!r} not in {LR_SCHEDULES}")
+        if not 0 <= self.lr_warmup_steps <= self.steps:
+            raise ValueError(f"lr_warmup_steps={self.lr_warmup_steps} must be between 0 and steps={self.steps}")
         check_backend_name(self.env_backend, self.ray_address)
         if self.parallel not in PARALLEL_MODES:
             raise ValueError(f"parallel={self.parallel!r} not in {PARALLEL_MODES}")
@@ -296,8 +299,9 @@ def _train(config: GRPOConfig, info: DistInfo) -> dict[str, Any]:
                         "all-success or all-fail); the policy gets no learning signal from such groups"
                     )
             else:
+                lr = scheduled_lr(config.lr, config.lr_schedule, step, config.steps, config.lr_warmup_steps)
                 for group in optimizer.param_groups:
-                    group["lr"] = scheduled_lr(config.lr, config.lr_schedule, step, config.steps)
+                    group["lr"] = lr
                 row.update(_update(par, optimizer, rollout.kept, config, info, step, use_bf16))
                 par.sync()
             if info.enabled:  # DDP keeps replicas bit-identical; check it every step (two numbers per rank)

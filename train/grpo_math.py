@@ -12,7 +12,9 @@ sampling, the clipped token-level policy loss, and the batch-size arithmetic.
     clipfrac      fraction of valid tokens where the clipped term was the smaller one (the clip was active)
     approx_kl     mean over valid tokens of (r - 1) - log r  (k3 estimator of KL(old || new), >= 0)
     lr schedule   "constant" (the paper's), or "cosine": lr * (1 + cos(pi * (step - 1) / steps)) / 2, full at step 1
-                  and near 0 at the last step; a function of the step alone, so a resumed run gets the same rates
+                  and near 0 at the last step; times min(1, step / warmup_steps) with a warm-up (a fresh AdamW's first
+                  updates move every weight by about lr whatever the gradient's size); a function of the step alone,
+                  so a resumed run gets the same rates
 """
 
 from __future__ import annotations
@@ -153,12 +155,15 @@ def plan_batches(
     return BatchPlan(groups_per_step, group_size, mini_batches, micro_batch, world_size)
 
 
-def scheduled_lr(lr: float, schedule: str, step: int, steps: int) -> float:
-    """The learning rate of optimizer step ``step`` (1-based) of a ``steps``-step run."""
+def scheduled_lr(lr: float, schedule: str, step: int, steps: int, warmup_steps: int = 0) -> float:
+    """The learning rate of GRPO step ``step`` (1-based) of a ``steps``-step run, ``warmup_steps`` of linear warm-up."""
     if schedule not in LR_SCHEDULES:
         raise ValueError(f"lr_schedule={schedule!r} not in {LR_SCHEDULES}")
     if not 1 <= step <= steps:
         raise ValueError(f"step={step} outside 1..steps={steps}")
+    if not 0 <= warmup_steps <= steps:
+        raise ValueError(f"lr_warmup_steps={warmup_steps} outside 0..steps={steps}")
+    warm = min(1.0, step / warmup_steps) if warmup_steps else 1.0
     if schedule == "constant":
-        return lr
-    return lr * 0.5 * (1.0 + math.cos(math.pi * (step - 1) / steps))
+        return lr * warm
+    return lr * warm * 0.5 * (1.0 + math.cos(math.pi * (step - 1) / steps))

@@ -5,7 +5,8 @@
 #   bash scripts/experiments/push_results.sh sft          # SFT (small preset, aux loss, HL-Gauss, 1,200 steps), saved
 #                                                         # every 400 steps, each evaluated on the validation seeds
 #   bash scripts/experiments/push_results.sh grpo SEED    # GRPO from step 1,200 with result 1's recipe (T 0.7, cosine
-#                                                         # lr 5e-5, idle arm masked), GRPO_STEPS (40) steps
+#                                                         # lr 5e-5, idle arm masked), GRPO_STEPS (40) steps;
+#                                                         # GRPO_WARMUP=N: N steps of linear lr warm-up (run *_warmN_*)
 #   bash scripts/experiments/push_results.sh test CKPT    # greedy on the 200 test seeds (2,000,000+), once
 #   bash scripts/experiments/push_results.sh report [JSON] # push fractions per step, strategies, paired tests
 #                                                         # (and all of it as JSON, e.g. docs/results/move_can_pot_push.json)
@@ -42,10 +43,11 @@ case "${1:-}" in
     elif [ ! -e "$START" ]; then pushcut train sft "${args[@]}"; fi
     for ckpt in "$SFT"/checkpoints/step_*; do eval_on "$ckpt" 1000000 100 val; done ;;
   grpo)
-    out=$R/grpo/mcp_T0.7_cosine_s$2
+    out=$R/grpo/mcp_T0.7_cosine${GRPO_WARMUP:+_warm$GRPO_WARMUP}_s$2
     args=(--init "$START" --task move_can_pot --steps "${GRPO_STEPS:-40}" --val-every 10 --val-episodes 100
           --lr 5e-5 --set mini_batches=4 --set "env_overrides=$ENV" --seed "$2" --temperature 0.7
-          --set mask_idle_arm=true --set lr_schedule=cosine --env-workers "$WORKERS")
+          --set mask_idle_arm=true --set lr_schedule=cosine --set "lr_warmup_steps=${GRPO_WARMUP:-0}"
+          --env-workers "$WORKERS")
     if [ -e "$out/latest" ]; then pushcut train grpo "${args[@]}" --out "$out" --resume
     else pushcut train grpo "${args[@]}" --out "$out"; fi ;;
   test) eval_on "$2" 2000000 200 test ;;
