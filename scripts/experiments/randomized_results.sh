@@ -15,6 +15,10 @@
 #   START=CKPT bash scripts/experiments/randomized_results.sh plateau SEED  # the same, each save validated: START is at
 #                                                                 # its plateau unless the last save's validation beats
 #                                                                 # START's by more than MARGIN (5) points
+#   START=CKPT bash scripts/experiments/randomized_results.sh verdict SEED...  # the stricter check, over several
+#                                                                 # continuation seeds (cont SEED first): pooled over
+#                                                                 # them, on VAL_EPISODES (300) validation seeds
+# VAL_EPISODES=N sets the validation episodes (100; verdict 300); files are tagged valN when N is not 100.
 # PRESET=clean runs the same stages on clean scenes (the control: more demonstrations without randomisation).
 # Checkpoints are chosen on validation seeds only; test seeds are evaluated once per claimed checkpoint. Budgets are in
 # steps (each run logs its wall time); every stage resumes where it stopped.
@@ -26,6 +30,9 @@ R=${R:-runs/exp27}
 PRESET=${PRESET:-randomized}
 DEMOS=$R/demos/click_bell_$PRESET
 WORKERS=${WORKERS:-2}
+VERDICT_EPISODES=${VAL_EPISODES:-300}  # the pooled plateau verdict validates on 300 seeds unless told otherwise
+VAL_EPISODES=${VAL_EPISODES:-100}
+VAL_TAG=val$([ "$VAL_EPISODES" = 100 ] || echo "$VAL_EPISODES")
 
 eval_on() {  # checkpoint, seed start, episodes, tag[, preset]: greedy, step limit 48, per-seed outcomes as JSON
   local ckpt=$1 start=$2 n=$3 tag=$4 preset=${5:-$PRESET}
@@ -65,7 +72,7 @@ case "${1:-}" in
           --preset small --aux-position-weight 1.0 --label-sigma 1.5 "$@")
     if [ -e "$out/latest" ] && [ ! -e "$out/checkpoints/step_$n" ]; then pushcut train sft "${args[@]}" --resume
     elif [ ! -e "$out/checkpoints/step_$n" ]; then pushcut train sft "${args[@]}"; fi
-    for ckpt in "$out"/checkpoints/step_*; do eval_on "$ckpt" 1000000 100 val; done ;;
+    for ckpt in "$out"/checkpoints/step_*; do eval_on "$ckpt" 1000000 "$VAL_EPISODES" "$VAL_TAG"; done ;;
   localiser)
     name=$2 n=$3; shift 3
     [ -s "$R/loc/$name/localiser.json" ] || pushcut train localiser --data "$DEMOS" --out "$R/loc/$name" --steps "$n" \
@@ -84,9 +91,9 @@ case "${1:-}" in
   plateau)
     continue_sft "$2"
     out=$(continued_dir "$2")
-    for ckpt in "$out"/checkpoints/step_*; do eval_on "$ckpt" 1000000 100 val; done
-    eval_on "$START" 1000000 100 val
-    python - "$START/eval_click_bell_${PRESET}_val.json" "$out/checkpoints/step_${CONT_STEPS:-1800}/eval_click_bell_${PRESET}_val.json" \
+    for ckpt in "$out"/checkpoints/step_*; do eval_on "$ckpt" 1000000 "$VAL_EPISODES" "$VAL_TAG"; done
+    eval_on "$START" 1000000 "$VAL_EPISODES" "$VAL_TAG"
+    python - "$START/eval_click_bell_${PRESET}_$VAL_TAG.json" "$out/checkpoints/step_${CONT_STEPS:-1800}/eval_click_bell_${PRESET}_$VAL_TAG.json" \
       "${MARGIN:-5}" <<'PY'
 import json, sys
 from pushcut.train.evaluate import compare_paired
@@ -98,7 +105,39 @@ print(f"start {c.successes_a} / {c.n}, continued {c.successes_b} / {c.n} ({rose:
       f"{c.only_b} / {c.only_a}, p = {c.p:.2g}): the start is {verdict} (margin {sys.argv[3]} points)")
 PY
     ;;
-  val) eval_on "$2" 1000000 100 val ;;
+  verdict)  # verdict SEED...: START vs each seed's continuation (last save), pooled, on VAL_EPISODES (300) seeds
+    shift
+    [ $# -ge 1 ] || { echo "verdict: name the continuation seeds (run 'cont SEED' for each first)" >&2; exit 2; }
+    VAL_EPISODES=$VERDICT_EPISODES
+    VAL_TAG=val$([ "$VAL_EPISODES" = 100 ] || echo "$VAL_EPISODES")
+    eval_on "$START" 1000000 "$VAL_EPISODES" "$VAL_TAG"
+    files=()
+    for seed in "$@"; do
+      last=$(continued_dir "$seed")/checkpoints/step_${CONT_STEPS:-1800}
+      [ -e "$last" ] || { echo "verdict: $last is missing: run 'cont $seed' first" >&2; exit 2; }
+      eval_on "$last" 1000000 "$VAL_EPISODES" "$VAL_TAG"
+      files+=("$last/eval_click_bell_${PRESET}_$VAL_TAG.json")
+    done
+    python - "${MARGIN:-5}" "$START/eval_click_bell_${PRESET}_$VAL_TAG.json" "${files[@]}" <<'PY'
+import json, sys
+from pushcut.train.evaluate import compare_paired, mcnemar_exact_p
+margin, start_path, *cont_paths = sys.argv[1:]
+start = json.load(open(start_path))["per_seed"]
+only_cont = only_start = 0
+rises = []
+for path in cont_paths:
+    c = compare_paired(start, json.load(open(path))["per_seed"])
+    rises.append((c.successes_b - c.successes_a) * 100 / c.n)
+    only_cont, only_start = only_cont + c.only_b, only_start + c.only_a
+    print(f"{path}: start {c.successes_a} / {c.n}, continued {c.successes_b} ({rises[-1]:+.1f} points, "
+          f"{c.only_b} / {c.only_a}, p = {c.p:.2g})")
+mean_rise = sum(rises) / len(rises)
+verdict = "NOT at its plateau" if mean_rise > float(margin) else "at its plateau"
+print(f"pooled over {len(rises)} seed(s): {only_cont} / {only_start} (p = {mcnemar_exact_p(only_start, only_cont):.2g}), mean {mean_rise:+.1f} points: the start is "
+      f"{verdict} (margin {margin} points)")
+PY
+    ;;
+  val) eval_on "$2" 1000000 "$VAL_EPISODES" "$VAL_TAG" ;;
   factors)
     for preset in clean object_colors table_texture lighting table_height distractors head_camera_jitter randomized; do
       eval_on "$2" 1000000 100 val "$preset"
