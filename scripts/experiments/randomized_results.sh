@@ -60,6 +60,39 @@ continue_sft() {  # seed: CONT_STEPS (1800) more SFT steps from START with its o
   else pushcut train sft "${args[@]}"; fi
 }
 
+plateau_verdict() {  # episodes, seed...: START vs each seed's continuation (last save) on validation seeds, pooled;
+                     # START is at its plateau unless the mean rise exceeds MARGIN (5) points
+  local n=$1 tag seed last files=()
+  shift
+  tag=val$([ "$n" = 100 ] || echo "$n")
+  eval_on "$START" 1000000 "$n" "$tag"
+  for seed in "$@"; do
+    last=$(continued_dir "$seed")/checkpoints/step_${CONT_STEPS:-1800}
+    [ -e "$last" ] || { echo "verdict: $last is missing: run 'cont $seed' first" >&2; exit 2; }
+    eval_on "$last" 1000000 "$n" "$tag"
+    files+=("$last/eval_click_bell_${PRESET}_$tag.json")
+  done
+  python - "${MARGIN:-5}" "$START/eval_click_bell_${PRESET}_$tag.json" "${files[@]}" <<'PY'
+import json, sys
+from pushcut.train.evaluate import compare_paired, mcnemar_exact_p
+margin, start_path, *cont_paths = sys.argv[1:]
+start = json.load(open(start_path))["per_seed"]
+only_cont = only_start = 0
+rises = []
+for path in cont_paths:
+    c = compare_paired(start, json.load(open(path))["per_seed"])
+    rises.append((c.successes_b - c.successes_a) * 100 / c.n)
+    only_cont, only_start = only_cont + c.only_b, only_start + c.only_a
+    print(f"{path}: start {c.successes_a} / {c.n}, continued {c.successes_b} ({rises[-1]:+.1f} points, "
+          f"{c.only_b} / {c.only_a}, p = {c.p:.2g})")
+mean_rise = sum(rises) / len(rises)
+verdict = "NOT at its plateau" if mean_rise > float(margin) else "at its plateau"
+pooled_p = mcnemar_exact_p(only_start, only_cont)
+print(f"pooled over {len(rises)} seed(s): {only_cont} / {only_start} (p = {pooled_p:.2g}), mean {mean_rise:+.1f} "
+      f"points: the start is {verdict} (margin {margin} points)")
+PY
+}
+
 case "${1:-}" in
   demos)
     n=${2:-1000}
@@ -90,53 +123,12 @@ case "${1:-}" in
   cont) continue_sft "$2" ;;
   plateau)
     continue_sft "$2"
-    out=$(continued_dir "$2")
-    for ckpt in "$out"/checkpoints/step_*; do eval_on "$ckpt" 1000000 "$VAL_EPISODES" "$VAL_TAG"; done
-    eval_on "$START" 1000000 "$VAL_EPISODES" "$VAL_TAG"
-    python - "$START/eval_click_bell_${PRESET}_$VAL_TAG.json" "$out/checkpoints/step_${CONT_STEPS:-1800}/eval_click_bell_${PRESET}_$VAL_TAG.json" \
-      "${MARGIN:-5}" <<'PY'
-import json, sys
-from pushcut.train.evaluate import compare_paired
-start, more = (json.load(open(path)) for path in sys.argv[1:3])
-c = compare_paired(start["per_seed"], more["per_seed"])
-rose = (c.successes_b - c.successes_a) * 100 / c.n
-verdict = "NOT at its plateau" if rose > float(sys.argv[3]) else "at its plateau"
-print(f"start {c.successes_a} / {c.n}, continued {c.successes_b} / {c.n} ({rose:+.0f} points, "
-      f"{c.only_b} / {c.only_a}, p = {c.p:.2g}): the start is {verdict} (margin {sys.argv[3]} points)")
-PY
-    ;;
-  verdict)  # verdict SEED...: START vs each seed's continuation (last save), pooled, on VAL_EPISODES (300) seeds
+    for ckpt in "$(continued_dir "$2")"/checkpoints/step_*; do eval_on "$ckpt" 1000000 "$VAL_EPISODES" "$VAL_TAG"; done
+    plateau_verdict "$VAL_EPISODES" "$2" ;;
+  verdict)  # verdict SEED...: the stricter check, pooled over several continuation seeds, on 300 validation seeds
     shift
     [ $# -ge 1 ] || { echo "verdict: name the continuation seeds (run 'cont SEED' for each first)" >&2; exit 2; }
-    VAL_EPISODES=$VERDICT_EPISODES
-    VAL_TAG=val$([ "$VAL_EPISODES" = 100 ] || echo "$VAL_EPISODES")
-    eval_on "$START" 1000000 "$VAL_EPISODES" "$VAL_TAG"
-    files=()
-    for seed in "$@"; do
-      last=$(continued_dir "$seed")/checkpoints/step_${CONT_STEPS:-1800}
-      [ -e "$last" ] || { echo "verdict: $last is missing: run 'cont $seed' first" >&2; exit 2; }
-      eval_on "$last" 1000000 "$VAL_EPISODES" "$VAL_TAG"
-      files+=("$last/eval_click_bell_${PRESET}_$VAL_TAG.json")
-    done
-    python - "${MARGIN:-5}" "$START/eval_click_bell_${PRESET}_$VAL_TAG.json" "${files[@]}" <<'PY'
-import json, sys
-from pushcut.train.evaluate import compare_paired, mcnemar_exact_p
-margin, start_path, *cont_paths = sys.argv[1:]
-start = json.load(open(start_path))["per_seed"]
-only_cont = only_start = 0
-rises = []
-for path in cont_paths:
-    c = compare_paired(start, json.load(open(path))["per_seed"])
-    rises.append((c.successes_b - c.successes_a) * 100 / c.n)
-    only_cont, only_start = only_cont + c.only_b, only_start + c.only_a
-    print(f"{path}: start {c.successes_a} / {c.n}, continued {c.successes_b} ({rises[-1]:+.1f} points, "
-          f"{c.only_b} / {c.only_a}, p = {c.p:.2g})")
-mean_rise = sum(rises) / len(rises)
-verdict = "NOT at its plateau" if mean_rise > float(margin) else "at its plateau"
-print(f"pooled over {len(rises)} seed(s): {only_cont} / {only_start} (p = {mcnemar_exact_p(only_start, only_cont):.2g}), mean {mean_rise:+.1f} points: the start is "
-      f"{verdict} (margin {margin} points)")
-PY
-    ;;
+    plateau_verdict "$VERDICT_EPISODES" "$@" ;;
   val) eval_on "$2" 1000000 "$VAL_EPISODES" "$VAL_TAG" ;;
   factors)
     for preset in clean object_colors table_texture lighting table_height distractors head_camera_jitter randomized; do
