@@ -30,7 +30,17 @@ def test_model_and_episode_are_bit_for_bit_the_recorded_ones(golden, task, prese
         assert not [k for k in changed if "/reset_model/" in k], changed
     for key, value in arrays.items():
         assert key in episodes.files, key
-        np.testing.assert_array_equal(value, episodes[key], err_msg=key)
+        if key.rsplit("/", 1)[1] in COMPUTED_BY_NUMPY:
+            np.testing.assert_allclose(value, episodes[key], rtol=0, atol=1e-14, err_msg=key)
+        else:
+            np.testing.assert_array_equal(value, episodes[key], err_msg=key)
+
+
+# Arrays numpy computes from MuJoCo's state (TCP quaternions: mat_to_quat's np.linalg.norm; the head camera's extrinsic
+# matrix: matrix products). Their BLAS kernels (FMA or not) are picked per CPU, so the last bit differs between
+# machines (2.2e-16 seen between CI and a workstation), while MuJoCo's own state is bit for bit the same; 1e-14 is
+# ~50 ULP of 1.0, far below any behaviour change.
+COMPUTED_BY_NUMPY = ("tcps", "extrinsic")
 
 
 def test_task_files_name_no_engine():
